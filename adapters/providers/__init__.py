@@ -1,0 +1,1 @@
+"""Provider clients: httpx + authlib implementations of the core's provider ports."""
