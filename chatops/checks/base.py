@@ -1,0 +1,184 @@
+"""What a check is: one signature for all, its spec, and the context it runs in."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+from chatops.checks import reasons
+from chatops.errors import AuthError, ProviderError
+from chatops.findings import Action, ActionKind, Cause, Evidence, Finding, Status
+from chatops.model import Connection, Grant, SyncEvent
+from chatops.ports import Clock, NetworkProbe, Providers, QuotaUsage, TokenSet
+
+T = TypeVar("T")
+
+CheckFn = Callable[["CheckContext"], Awaitable[list[Finding]]]
+TOKEN_MARGIN = timedelta(seconds=60)  # refresh an access token this long before it expires
+
+
+def _always(connection: Connection) -> bool:
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpec:
+    name: str
+    cause: Cause  # the default cause of its findings
+    run: CheckFn
+    applies: Callable[[Connection], bool] = _always
+    timeout_s: float = 10.0
+    title: str = ""  # what the card calls it: "Sign-in", "Network"
+
+
+class History(Protocol):
+    """What checks may read from and add to the store, already scoped to one workspace."""
+
+    async def save_tokens(self, grant_id: str, tokens: TokenSet) -> None: ...
+
+    async def events(self, connection_id: str) -> list[SyncEvent]: ...
+
+    async def record_usage(self, connection_id: str, usage: QuotaUsage, at: datetime) -> None: ...
+
+    async def usage_samples(
+        self, connection_id: str, name: str, since: datetime
+    ) -> list[tuple[datetime, int, int]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    quota_warn_percent: float = 80.0
+    expiry_warning: timedelta = timedelta(days=14)
+
+
+@dataclass(slots=True)
+class Session:
+    """What the checks of one connection share during one run: provider answers, refreshed tokens.
+
+    Checks run concurrently, so each answer is a shared task: the second asker awaits the first call
+    instead of making its own (one refresh per grant, one mailbox read per connection).
+    """
+
+    connection: Connection
+    providers: Providers
+    history: History
+    clock: Clock
+    _memo: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+
+    async def once(self, key: str, make: Callable[[], Awaitable[T]]) -> T:
+        task = self._memo.get(key)
+        if task is None:
+            task = asyncio.ensure_future(make())
+            self._memo[key] = task
+        return await asyncio.shield(task)  # type: ignore[no-any-return]
+
+    async def refresh(self, grant: Grant) -> TokenSet:
+        """Refresh the grant once per run and keep the new tokens (rotated refresh tokens included)."""
+
+        async def run() -> TokenSet:
+            if grant.needs_reconnect:
+                raise AuthError(grant.provider.value, "the stored grant can no longer be decrypted",
+                                code="undecryptable")
+            tokens = await self.providers.oauth[grant.provider].refresh(grant)
+            await self.history.save_tokens(grant.id, tokens)
+            return tokens
+
+        return await self.once(f"refresh:{grant.id}", run)
+
+    async def token(self, grant: Grant) -> str:
+        """A working access token: the stored one while it is fresh, else a refreshed one."""
+        fresh = grant.expires_at is not None and grant.expires_at - TOKEN_MARGIN > self.clock.now()
+        if fresh and grant.access_token and f"refresh:{grant.id}" not in self._memo:
+            return grant.access_token.reveal()
+        return (await self.refresh(grant)).access_token
+
+    def close(self) -> None:
+        for task in self._memo.values():
+            if not task.done():
+                task.cancel()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    spec: CheckSpec
+    session: Session
+    probe: NetworkProbe
+    clock: Clock
+    log: logging.LoggerAdapter[logging.Logger]
+    thresholds: Thresholds = Thresholds()
+
+    @property
+    def connection(self) -> Connection:
+        return self.session.connection
+
+    @property
+    def providers(self) -> Providers:
+        return self.session.providers
+
+    @property
+    def history(self) -> History:
+        return self.session.history
+
+    def finding(
+        self, status: Status, summary: str, *, cause: Cause | None = None, subject: str = "",
+        evidence: Iterable[Evidence | tuple[str, str]] = (), remedy: Iterable[str] = (),
+        actions: Iterable[Action] = (), details: Mapping[str, Any] | None = None,
+    ) -> Finding:
+        return Finding(
+            check=self.spec.name,
+            connection_id=self.connection.id,
+            status=status,
+            cause=cause or self.spec.cause,
+            summary=summary,
+            subject=subject,
+            evidence=tuple(e if isinstance(e, Evidence) else Evidence(*e) for e in evidence),
+            remedy=tuple(remedy),
+            actions=tuple(actions),
+            details=dict(details or {}),
+        )
+
+    def ok(self, summary: str, **kw: Any) -> Finding:
+        return self.finding(Status.OK, summary, **kw)
+
+    def warn(self, summary: str, **kw: Any) -> Finding:
+        return self.finding(Status.WARN, summary, **kw)
+
+    def fail(self, summary: str, **kw: Any) -> Finding:
+        return self.finding(Status.FAIL, summary, **kw)
+
+    def skipped(self, summary: str, **kw: Any) -> Finding:
+        return self.finding(Status.SKIPPED, summary, **kw)
+
+    def reconnect(self, grant: Grant) -> Action:
+        return Action(ActionKind.RECONNECT, f"Reconnect {grant.provider.label}", grant.id)
+
+    def provider_error(self, exc: ProviderError, what: str, *, cause: Cause | None = None,
+                       subject: str = "") -> Finding:
+        """The standard finding for a provider call that failed in a way this check does not interpret."""
+        return explain(self, exc, what, cause=cause, subject=subject)
+
+
+def explain(ctx: CheckContext, exc: ProviderError, what: str, *, cause: Cause | None = None,
+            subject: str = "") -> Finding:
+    """Turn a ProviderError met while doing `what` ("reading the mailbox") into a plain finding."""
+    reason = reasons.describe(exc)
+    grant_actions: list[Action] = []
+    if reason.cause is Cause.CREDENTIALS:
+        grant = next((g for g in ctx.connection.grants if g.provider.value == exc.provider), None)
+        if grant is not None:
+            grant_actions.append(ctx.reconnect(grant))
+    label = reasons.provider_label(exc.provider)
+    return ctx.finding(
+        reason.status,
+        f"{label} {reason.text} while {what}.",
+        cause=cause if cause is not None and reason.cause is Cause.OTHER else reason.cause,
+        subject=subject or exc.provider,
+        evidence=[(f"{label} answer", exc.evidence)],
+        remedy=reason.remedy,
+        actions=grant_actions,
+        details={"code": exc.code, "status": exc.status},
+    )
