@@ -64,7 +64,7 @@ class Runner:
                 seen = {(f.connection_id, f.check) for f in findings}
                 late = [
                     self._error(spec, s.connection, f"{spec.name} check did not finish before the "
-                                f"{self.deadline_s:.0f} s deadline of this diagnosis.")
+                                f"{self.deadline_s:g} s deadline of this diagnosis.")
                     for s in sessions for spec in specs if (s.connection.id, spec.name) not in seen
                 ]
                 await emit(late)
@@ -92,7 +92,7 @@ class Runner:
                 result = await spec.run(ctx)
         except TimeoutError:
             result = [self._error(spec, connection, f"The {spec.name} check gave no answer within "
-                                                    f"{spec.timeout_s:.0f} s, so it was stopped.")]
+                                                    f"{spec.timeout_s:g} s, so it was stopped.")]
         except Exception as exc:  # the runner is the one place that catches everything
             ctx.log.exception("check crashed")
             result = [self._error(spec, connection, f"The {spec.name} check failed unexpectedly "

@@ -1,0 +1,325 @@
+"""The `chatops` command line: demo, diagnose, connections, simulator, keys. Exit 0 healthy, 1 problems, 2 errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+
+if TYPE_CHECKING:  # heavy imports stay inside the commands, so `chatops --help` starts fast
+    from rich.console import Console
+
+    from adapters.wiring import Services
+    from chatops.report import Report
+
+T = TypeVar("T")
+
+app = typer.Typer(help="chatops: find out why CRM email and calendar sync broke, and how to fix it.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+connections_app = typer.Typer(help="List, add, import and remove connections.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage the keys that encrypt stored grants.", no_args_is_help=True)
+app.add_typer(connections_app, name="connections")
+app.add_typer(keys_app, name="keys")
+
+DEFAULT_WORKSPACE = "local"
+WorkspaceOption = Annotated[str, typer.Option("--workspace", "-w", help="Workspace id the command acts in.")]
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    _console(stderr=True).print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """ChatopsError (config, store, not found, import) -> one line on stderr and exit code 2."""
+    from chatops.errors import ChatopsError
+
+    try:
+        yield
+    except ChatopsError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _run(make: Callable[[Services], Awaitable[T]], overrides: dict[str, str] | None = None) -> T:
+    from adapters.wiring import Config, build
+
+    with _errors():
+        services = build(Config.load(overrides))
+        if services.key_created is not None:
+            _console(stderr=True).print(
+                f"Created an encryption key for stored grants in {services.key_created} (mode 0600). "
+                "Back it up, or set CHATOPS_ENCRYPTION_KEYS.")
+
+        async def main() -> T:
+            try:
+                return await make(services)
+            finally:
+                await services.close()
+
+        return asyncio.run(main())
+
+
+def _finish(report: Report, as_json: bool) -> None:
+    from adapters.console import print_report
+
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        print_report(_console(), report)
+    raise typer.Exit(0 if report.healthy else 1)
+
+
+async def _diagnose(services: Services, workspace: str, connections: list, as_json: bool,
+                    checks: list[str] | None) -> Report:
+    from rich.progress import Progress
+
+    total = len(connections) * len(checks or services.core.runner.checks)
+    show = not as_json and len(connections) > 3 and sys.stderr.isatty()
+    with Progress(console=_console(stderr=True), transient=True, disable=not show) as progress:
+        task = progress.add_task("Diagnosing", total=total)
+        seen: set[tuple[str, str]] = set()
+
+        def advance(finding) -> None:  # type: ignore[no-untyped-def]
+            if (finding.connection_id, finding.check) not in seen:
+                seen.add((finding.connection_id, finding.check))
+                progress.advance(task)
+
+        return await services.core.diagnose(workspace, connections, only=checks, on_finding=advance)
+
+
+@app.command()
+def diagnose(
+    connection: Annotated[list[str] | None, typer.Option("--connection", "-c", help="Connection id or name.")] = None,
+    user: Annotated[str | None, typer.Option("--user", "-u", help="Every connection of this email.")] = None,
+    all_: Annotated[bool, typer.Option("--all", "-a", help="Every connection of the workspace.")] = False,
+    check: Annotated[list[str] | None, typer.Option("--check", help="Run only this check (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per finding.")] = False,
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+) -> None:
+    """Diagnose connections and show what is wrong, the evidence and the fix."""
+    if sum(bool(x) for x in (connection, user, all_)) != 1:
+        raise _fail("choose what to diagnose: --connection ID, --user EMAIL or --all")
+
+    async def run(services: Services) -> Report:
+        from chatops.checks import CHECKS
+        from chatops.errors import NotFound
+
+        unknown = sorted(set(check or ()) - set(CHECKS))
+        if unknown:
+            raise NotFound(f"unknown check {', '.join(unknown)}; known checks: {', '.join(CHECKS)}")
+        store = services.store
+        if all_:
+            targets = await asyncio.to_thread(store.list_connections, workspace)
+        elif user:
+            targets = await asyncio.to_thread(store.connections_for, workspace, user)
+            if not targets:
+                raise NotFound(f"no connection of {user} in workspace {workspace}")
+        else:
+            targets = [await asyncio.to_thread(store.get_connection, workspace, key) for key in connection or ()]
+        if not targets:
+            raise NotFound(f"workspace {workspace} has no connections; add some with `chatops connections import`")
+        return await _diagnose(services, workspace, targets, as_json, check)
+
+    _finish(_run(run), as_json)
+
+
+@app.command()
+def demo(
+    once: Annotated[bool, typer.Option("--once", help="Diagnose every demo connection, print, exit.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --once: JSON findings.")] = False,
+) -> None:
+    """Start the provider simulator with the `demo` scenario on a fresh database and diagnose it."""
+    import tempfile
+
+    from adapters.sandbox.scenario import load_scenario
+    from adapters.sandbox.simulator import start_simulator
+    from chatops.imports import read_connections
+
+    if not once:
+        _console(stderr=True).print("The chat sandbox is not built yet; running the one-shot demo (--once).")
+    with _errors(), tempfile.TemporaryDirectory(prefix="chatops-demo-") as data_dir:
+        scenario = load_scenario("demo")
+
+        async def main() -> Report:
+            from adapters.wiring import Config, build
+
+            simulator = await start_simulator(scenario)
+            try:
+                overrides = {**simulator.settings_env(), "CHATOPS_DATA_DIR": data_dir,
+                             "CHATOPS_DATABASE_URL": f"sqlite:///{Path(data_dir) / 'demo.db'}",
+                             "CHATOPS_ENCRYPTION_KEYS": ""}
+                services = build(Config.load(overrides))
+                try:
+                    records = read_connections(scenario.path, DEFAULT_WORKSPACE,
+                                               substitutions={"simulator": simulator.base_url})
+                    from chatops.model import Workspace
+
+                    await asyncio.to_thread(services.store.ensure_workspace,
+                                            Workspace(DEFAULT_WORKSPACE, scenario.organisation_name))
+                    connections = await asyncio.to_thread(services.store.import_connections,
+                                                          DEFAULT_WORKSPACE, records)
+                    if not as_json:
+                        _console().print(f"[bold]Demo:[/] {scenario.description}\n"
+                                         f"Provider simulator at {simulator.base_url}; "
+                                         f"{len(connections)} connections.\n")
+                    return await _diagnose(services, DEFAULT_WORKSPACE, connections, as_json, None)
+                finally:
+                    await services.close()
+            finally:
+                await simulator.stop()
+
+        report = asyncio.run(main())
+    _finish(report, as_json)
+
+
+@app.command()
+def simulator(
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8900,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    scenario: Annotated[str, typer.Option(help="Built-in scenario name or a scenario file.")] = "demo",
+) -> None:
+    """Run the provider simulator until stopped, and print the settings that point chatops at it."""
+    from adapters.sandbox.scenario import load_scenario
+    from adapters.sandbox.simulator import start_simulator
+
+    with _errors():
+        loaded = load_scenario(scenario)
+
+        async def main() -> None:
+            running = await start_simulator(loaded, host=host, port=port)
+            console = _console()
+            console.print(f"Provider simulator ({loaded.name}) listening on {running.base_url}")
+            console.print("Point chatops at it with:")
+            for key, value in running.settings_env().items():
+                console.print(f"  export {key}={value}")
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await running.stop()
+
+        try:
+            asyncio.run(main())
+        except KeyboardInterrupt:
+            pass
+
+
+@connections_app.command("list")
+def connections_list(workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+                     as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the connections of a workspace (tokens are never shown)."""
+    from adapters.console import print_connections
+    from chatops.imports import connections_to_records
+
+    async def run(services: Services) -> list:
+        return await asyncio.to_thread(services.store.list_connections, workspace)
+
+    found = _run(run)
+    if as_json:
+        sys.stdout.write(json.dumps(connections_to_records(found), indent=2) + "\n")
+    else:
+        print_connections(_console(), found)
+
+
+@connections_app.command("import")
+def connections_import(file: Annotated[Path, typer.Argument(help="YAML or JSON file of connections.")],
+                       workspace: WorkspaceOption = DEFAULT_WORKSPACE) -> None:
+    """Import connections from a file; one bad record imports nothing."""
+    from chatops.imports import read_connections
+    from chatops.model import Workspace
+
+    with _errors():
+        records = read_connections(file, workspace)
+
+    async def run(services: Services) -> list:
+        await asyncio.to_thread(services.store.ensure_workspace, Workspace(workspace, workspace))
+        return await asyncio.to_thread(services.store.import_connections, workspace, records)
+
+    stored = _run(run)
+    _console().print(f"Imported {len(stored)} connections into workspace {workspace}: "
+                     + ", ".join(c.name for c in stored))
+
+
+@connections_app.command("add")
+def connections_add(
+    name: Annotated[str, typer.Option(help="A short unique name, e.g. ana-salesforce-gmail.")],
+    crm: Annotated[str, typer.Option(help="salesforce, hubspot or dynamics.")],
+    crm_user: Annotated[str, typer.Option(help="The CRM user's email.")],
+    mailbox_provider: Annotated[str, typer.Option(help="google, microsoft or imap.")],
+    mailbox: Annotated[str, typer.Option(help="The mailbox address.")],
+    calendar: Annotated[str | None, typer.Option(help="google or microsoft.")] = None,
+    owner: Annotated[str | None, typer.Option(help="The chat member who owns it (default: the CRM user).")] = None,
+    mail_host: Annotated[str, typer.Option(help="IMAP/SMTP host for imap mailboxes.")] = "",
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+) -> None:
+    """Add one connection (its grants are added by Reconnect or by import)."""
+    import yaml
+
+    from chatops.imports import parse_connections
+    from chatops.model import Workspace
+
+    record = {"name": name, "crm": crm, "crm_user_email": crm_user, "mailbox_provider": mailbox_provider,
+              "mailbox_email": mailbox, "calendar_provider": calendar, "owner_email": owner or crm_user,
+              "mail_host": mail_host}
+    with _errors():
+        [parsed] = parse_connections(yaml.safe_dump([record]), workspace, source="options")
+
+    async def run(services: Services) -> object:
+        await asyncio.to_thread(services.store.ensure_workspace, Workspace(workspace, workspace))
+        return await asyncio.to_thread(services.store.add_connection, workspace, parsed)
+
+    stored = _run(run)
+    _console().print(f"Added connection {stored.name} with id {stored.id}.")  # type: ignore[attr-defined]
+
+
+@connections_app.command("remove")
+def connections_remove(key: Annotated[str, typer.Argument(help="Connection id or name.")],
+                       workspace: WorkspaceOption = DEFAULT_WORKSPACE) -> None:
+    """Remove a connection and its grants."""
+
+    async def run(services: Services) -> None:
+        await asyncio.to_thread(services.store.remove_connection, workspace, key)
+
+    _run(run)
+    _console().print(f"Removed connection {key}.")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every stored grant with the current (first) key of CHATOPS_ENCRYPTION_KEYS."""
+
+    async def run(services: Services) -> int:
+        return await asyncio.to_thread(services.store.rotate_keys)
+
+    count = _run(run)
+    _console().print(f"Re-encrypted {count} grants with the current key.")
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new key to put first in CHATOPS_ENCRYPTION_KEYS."""
+    from chatops.store.crypto import GrantCipher
+
+    sys.stdout.write(GrantCipher.generate_key() + "\n")
+
+
+def main() -> None:  # pragma: no cover - console script entry for `python -m adapters.cli`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
