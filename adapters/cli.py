@@ -187,6 +187,22 @@ def demo(
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+) -> None:
+    """Run the web server: health and readiness endpoints, and the chat platforms configured."""
+    from aiohttp import web
+
+    from adapters.web import build_app
+    from adapters.wiring import Config, build
+
+    with _errors():
+        services = build(Config.load())
+        web.run_app(build_app(services), host=host, port=port, print=lambda line: _console().print(line))
+
+
+@app.command()
 def simulator(
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8900,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",

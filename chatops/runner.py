@@ -33,7 +33,7 @@ class Runner:
 
     async def diagnose(
         self, connections: Sequence[Connection], history: History, *,
-        only: Sequence[str] | None = None, on_finding: OnFinding | None = None,
+        only: Sequence[str] | None = None, on_finding: OnFinding | None = None, write_probe: bool = False,
     ) -> Report:
         """Run the checks; a check that hangs or crashes yields an `error` finding for itself only."""
         started = self.clock.now()
@@ -52,7 +52,7 @@ class Runner:
 
         async def one(session: Session, spec: CheckSpec) -> None:
             async with gate:
-                await emit(await self._run_one(session, spec))
+                await emit(await self._run_one(session, spec, write_probe))
 
         tasks = [asyncio.ensure_future(one(s, spec)) for s in sessions for spec in specs]
         try:
@@ -75,7 +75,7 @@ class Runner:
         findings.sort(key=lambda f: order.get(f.check, len(order)))
         return Report.build(connections, findings, started, self.clock.now())
 
-    async def _run_one(self, session: Session, spec: CheckSpec) -> list[Finding]:
+    async def _run_one(self, session: Session, spec: CheckSpec, write_probe: bool) -> list[Finding]:
         connection = session.connection
         if not spec.applies(connection):
             return [Finding(spec.name, connection.id, Status.SKIPPED, spec.cause,
@@ -84,7 +84,7 @@ class Runner:
             spec=spec, session=session, probe=self.probe, clock=self.clock,
             log=logging.LoggerAdapter(log, {"workspace": connection.workspace_id,
                                             "connection": connection.id, "check": spec.name}),
-            thresholds=self.thresholds,
+            thresholds=self.thresholds, write_probe=write_probe,
         )
         began = time.perf_counter()
         try:

@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 from chatops.checks import reasons
 from chatops.errors import AuthError, ProviderError
 from chatops.findings import Action, ActionKind, Cause, Evidence, Finding, Status
-from chatops.model import Connection, Grant, SyncEvent
+from chatops.model import Connection, Grant, GrantRole, Provider, SyncEvent
 from chatops.ports import Clock, NetworkProbe, Providers, QuotaUsage, TokenSet
 
 T = TypeVar("T")
@@ -110,6 +110,7 @@ class CheckContext:
     clock: Clock
     log: logging.LoggerAdapter[logging.Logger]
     thresholds: Thresholds = Thresholds()
+    write_probe: bool = False  # testsync may create and delete a test activity in the CRM
 
     @property
     def connection(self) -> Connection:
@@ -154,12 +155,17 @@ class CheckContext:
         return self.finding(Status.SKIPPED, summary, **kw)
 
     def reconnect(self, grant: Grant) -> Action:
-        return Action(ActionKind.RECONNECT, f"Reconnect {grant.provider.label}", grant.id)
+        return reconnect_action(self.connection, grant.role, grant.provider)
 
     def provider_error(self, exc: ProviderError, what: str, *, cause: Cause | None = None,
                        subject: str = "") -> Finding:
         """The standard finding for a provider call that failed in a way this check does not interpret."""
         return explain(self, exc, what, cause=cause, subject=subject)
+
+
+def reconnect_action(connection: Connection, role: GrantRole, provider: Provider) -> Action:
+    """A Reconnect button; its target "<connection id>:<role>" also works where no grant is stored yet."""
+    return Action(ActionKind.RECONNECT, f"Reconnect {provider.label}", f"{connection.id}:{role.value}")
 
 
 def explain(ctx: CheckContext, exc: ProviderError, what: str, *, cause: Cause | None = None,

@@ -1,0 +1,43 @@
+"""The aiohttp application that hosts every HTTP endpoint of the product (health first; chat platforms mount here)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from adapters.wiring import Services
+from chatops.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the database answers too."""
+    services = request.app[SERVICES]
+    try:
+        await asyncio.wait_for(asyncio.to_thread(services.store.ping), timeout=3)
+    except (StoreError, TimeoutError) as exc:
+        return web.json_response({"status": "unavailable", "database": str(exc) or "timed out"}, status=503)
+    return web.json_response({"status": "ok", "database": "ok"})
+
+
+def build_app(services: Services) -> web.Application:
+    app = web.Application(client_max_size=1024 * 1024)
+    app[SERVICES] = services
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+
+    async def close(_: web.Application) -> None:
+        await services.close()
+
+    app.on_cleanup.append(close)
+    return app
