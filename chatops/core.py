@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
+from chatops.cards import Card, Header, LinkMaker, finding_blocks, report_card
+from chatops.chat import ActionRequest, CommandRequest, Reply
+from chatops.commands import dispatch, grammar
+from chatops.commands.status import owns, targets
+from chatops.errors import ChatopsError, CommandError, NotFound
+from chatops.findings import ActionKind
 from chatops.history import StoreHistory
 from chatops.model import Connection
 from chatops.report import Report
@@ -13,17 +20,101 @@ from chatops.store import Store
 
 
 class Chatops:
-    def __init__(self, store: Store, runner: Runner) -> None:
+    def __init__(self, store: Store, runner: Runner, *, link: LinkMaker | None = None) -> None:
         self.store = store
         self.runner = runner
+        self.link = link
 
     async def diagnose(
         self, workspace_id: str, connections: Sequence[Connection], *, only: Sequence[str] | None = None,
-        on_finding: OnFinding | None = None,
+        on_finding: OnFinding | None = None, write_probe: bool = False,
     ) -> Report:
         """Diagnose the connections of one workspace and keep the report."""
         history = StoreHistory(self.store, workspace_id)
-        report = await self.runner.diagnose(connections, history, only=only, on_finding=on_finding)
+        report = await self.runner.diagnose(connections, history, only=only, on_finding=on_finding,
+                                            write_probe=write_probe)
         await asyncio.to_thread(self.store.record_report, workspace_id, report.findings,
                                 started_at=report.started_at, finished_at=report.finished_at)
         return report
+
+    async def diagnosis_reply(self, workspace_id: str, connections: Sequence[Connection]) -> Reply:
+        report = await self.diagnose(workspace_id, connections)
+        card = report_card(report, link=self.link)
+        return Reply(_summary_text(report), card=card, replace_original=True)
+
+    # ------------------------------------------------------------------ chat entry points
+
+    async def placeholder(self, request: CommandRequest) -> Reply:
+        """The instant answer while the diagnosis runs: how many connections are being checked."""
+        try:
+            parsed = grammar.parse(request.text, {"all"})
+            if parsed.word == "all" and request.user.is_admin:
+                count = len(await asyncio.to_thread(self.store.list_connections, request.workspace_id))
+            elif parsed.word == "" and len(parsed.args) <= 1 and not _is_other_command(request.text):
+                count = len(await targets(self, request, parsed.args))
+            else:
+                return Reply("Working on it…", ephemeral=True)
+        except ChatopsError:
+            return Reply("Working on it…", ephemeral=True)
+        noun = "connection" if count == 1 else "connections"
+        return Reply(f"Checking {count} {noun}…", ephemeral=True)
+
+    async def handle_command(self, request: CommandRequest) -> Reply:
+        return await dispatch(self, request)
+
+    async def handle_action(self, request: ActionRequest) -> Reply:
+        """A button press: Retest, Details, Page; refusals and unknown targets are short ephemeral replies."""
+        try:
+            if request.kind is ActionKind.RETEST:
+                connection = await self._acted_on(request)
+                return await self.diagnosis_reply(request.workspace_id, [connection])
+            if request.kind is ActionKind.DETAILS:
+                connection = await self._acted_on(request)
+                findings = await asyncio.to_thread(self.store.latest_findings, request.workspace_id, connection.id)
+                title = f"Details: {connection.name}"
+                blocks = (Header(title), *finding_blocks(findings))
+                return Reply(title, card=Card(title, blocks), ephemeral=True)
+            if request.kind is ActionKind.PAGE:
+                return await self._page(request)
+        except (NotFound, CommandError) as exc:
+            return Reply(str(exc), ephemeral=True)
+        return Reply(f"That button ({request.kind.value}) is not available here.", ephemeral=True)
+
+    async def _acted_on(self, request: ActionRequest) -> Connection:
+        connection_id = request.target.split(":", 1)[0]
+        try:
+            connection = await asyncio.to_thread(self.store.get_connection, request.workspace_id, connection_id)
+        except NotFound:
+            raise NotFound("That connection no longer exists in this workspace.") from None
+        if not (request.user.is_admin or owns(request.user.email, connection)):
+            raise NotFound("You can only act on your own connections.")
+        return connection
+
+    async def _page(self, request: ActionRequest) -> Reply:
+        """Another page of an overview, from the latest stored findings (no new diagnosis)."""
+        if request.user.is_admin:
+            connections = await asyncio.to_thread(self.store.list_connections, request.workspace_id)
+        else:
+            connections = await targets(self, CommandRequest(request.workspace_id, request.user, ""), ())
+        findings = []
+        for c in connections:
+            findings.extend(await asyncio.to_thread(self.store.latest_findings, request.workspace_id, c.id))
+        now = datetime.now(UTC)
+        report = Report.build(connections, findings, now, now)
+        page = int(request.value) if request.value.isdigit() else 1
+        return Reply(_summary_text(report), card=report_card(report, link=self.link, page=page),
+                     replace_original=True)
+
+
+def _is_other_command(text: str) -> bool:
+    from chatops.commands import WORDS
+
+    parts = text.split()
+    return bool(parts) and parts[0].lower() in WORDS
+
+
+def _summary_text(report: Report) -> str:
+    problems = [c for c in report.connections if c.problems]
+    if not problems:
+        return f"All {len(report.connections)} connection(s) are healthy."
+    return f"{len(problems)} of {len(report.connections)} connection(s) need attention."

@@ -40,6 +40,8 @@ class ActionKind(StrEnum):
     RETEST = "retest"
     SNOOZE = "snooze"
     OPEN_URL = "open_url"
+    DETAILS = "details"  # show every finding (Slack modal / Teams ShowCard)
+    PAGE = "page"  # page through an overview card
 
 
 @dataclass(frozen=True, slots=True)
