@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from chatops.errors import ChatopsError
+from chatops.schedules import InvalidSchedule
 from chatops.model import (
     CALENDAR_PROVIDERS,
     CRM_PROVIDERS,
@@ -161,8 +162,12 @@ def _job(record: _Record) -> SyncJob:
     cron = record.text("cron", required=False) or None
     if (interval is None) == (cron is None):
         raise record.error("interval_minutes", "give exactly one of interval_minutes or cron")
-    return SyncJob(name=record.text("name"), tool=record.text("tool", required=False, default="sync"),
-                   interval_minutes=interval, cron=cron, duration_minutes=record.number("duration_minutes"))
+    try:
+        return SyncJob(name=record.text("name"), tool=record.text("tool", required=False, default="sync"),
+                       interval_minutes=interval, cron=cron, duration_minutes=record.number("duration_minutes"))
+    except InvalidSchedule as exc:
+        known = ("name", "tool", "interval_minutes", "duration_minutes")
+        raise record.error(exc.field if exc.field in known else "cron", str(exc)) from None
 
 
 def _grant(record: _Record) -> Grant:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from chatops.schedules import SyncJob  # noqa: F401  (re-exported: sync jobs are model values too)
+
 
 class Provider(StrEnum):
     GOOGLE = "google"
@@ -88,17 +90,6 @@ class Grant:
     instance_url: str = ""  # Salesforce instance / Dynamics org URL; "" for the provider's default
     keeper: Keeper = Keeper.CHATOPS
     needs_reconnect: bool = False  # set when its ciphertext can no longer be read
-
-
-@dataclass(frozen=True, slots=True)
-class SyncJob:
-    """One scheduled sync that touches the connection's mailbox."""
-
-    name: str
-    tool: str  # "Einstein Activity Capture", "HubSpot inbox", "Outlook add-in", ...
-    interval_minutes: int | None = None
-    cron: str | None = None
-    duration_minutes: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

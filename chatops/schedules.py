@@ -511,3 +511,9 @@ def concurrent_runs(runs: Iterable[tuple[str, datetime, datetime]]) -> list[tupl
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def describe(job: ScheduledJob) -> str:
+    """'Einstein Activity Capture, every 5 min, runs take 2 min' for cards and evidence."""
+    every = f"every {job.interval_minutes} min" if job.interval_minutes else f"cron '{job.cron}'"
+    return f"{job.tool}, {every}, runs take {job.duration_minutes:g} min"

@@ -8,9 +8,9 @@ from chatops.checks import lookups
 from chatops.checks.base import CheckContext, CheckSpec
 from chatops.errors import ProviderError, RateLimited
 from chatops.findings import Cause, Finding
-from chatops.model import Grant, GrantRole, SyncJob
+from chatops.model import Grant, GrantRole
 from chatops.ports import CrmApi, QuotaUsage, UsageWindow
-from chatops.schedules import suggest_interval, syncs_per_day
+from chatops.schedules import describe, suggest_interval, syncs_per_day
 
 DAY = timedelta(days=1)
 HISTORY = timedelta(hours=6)  # samples older than this say little about the current burn rate
@@ -111,7 +111,7 @@ def _schedule_fit(ctx: CheckContext, daily: QuotaUsage) -> Finding:
     per_day = sum(syncs_per_day(job) for job in c.sync_jobs)
     needed = int(per_day * c.calls_per_sync)
     others = max(0, daily.used - needed)
-    evidence = [("sync schedule", ", ".join(_job_words(j) for j in c.sync_jobs)),
+    evidence = [("sync schedule", "; ".join(f"{j.name}: {describe(j)}" for j in c.sync_jobs)),
                 ("calls needed per day", f"{per_day:,.0f} syncs x {c.calls_per_sync} calls = {needed:,}"),
                 ("used by everything else", f"{others:,} of {daily.limit:,}")]
     if needed + others <= daily.limit:
@@ -127,11 +127,6 @@ def _schedule_fit(ctx: CheckContext, daily: QuotaUsage) -> Finding:
         subject="schedule-fit", evidence=evidence, remedy=[fix],
         details={"suggested_interval_minutes": interval},
     )
-
-
-def _job_words(job: SyncJob) -> str:
-    every = f"every {job.interval_minutes} min" if job.interval_minutes else f"cron {job.cron}"
-    return f"{job.name} {every}"
 
 
 CHECK = CheckSpec(name="quota", cause=Cause.RATE_LIMIT, run=check_quota, title="API limits")

@@ -6,7 +6,7 @@ from chatops.checks.base import CheckContext, CheckSpec
 from chatops.classify import default_classifier
 from chatops.findings import Cause, Finding
 from chatops.model import Connection
-from chatops.schedules import InvalidSchedule, overlaps, too_long
+from chatops.schedules import InvalidSchedule, describe, overlaps, too_long
 
 WINDOW_HOURS = 24
 
@@ -32,7 +32,7 @@ async def check_schedule(ctx: CheckContext) -> list[Finding]:
             f"Two sync jobs hit {c.mailbox_email}: {a.name} ({a.tool}) and {b.name} ({b.tool}) overlap "
             f"{overlap.overlap_fraction:.0%} of the time, so they fight over the same mail.",
             subject=f"{a.name}+{b.name}",
-            evidence=[(a.name, _job_words(a)), (b.name, _job_words(b)),
+            evidence=[(a.name, describe(a)), (b.name, describe(b)),
                       ("overlap", f"{overlap.overlapping_runs} overlapping runs in the next {WINDOW_HOURS} h, "
                                   f"first at {overlap.example_at:%H:%M} UTC"),
                       *collisions],
@@ -44,7 +44,7 @@ async def check_schedule(ctx: CheckContext) -> list[Finding]:
         findings.append(ctx.fail(
             f"{job.name} runs take {job.duration_minutes:g} min but start every {job.interval_minutes} min, "
             "so runs pile up on each other.",
-            subject=job.name, evidence=[(job.name, _job_words(job)), *collisions],
+            subject=job.name, evidence=[(job.name, describe(job)), *collisions],
             remedy=[f"Make {job.name} run less often than every {job.duration_minutes:g} min, "
                     "or reduce how much it syncs per run."],
         ))
@@ -56,7 +56,7 @@ async def check_schedule(ctx: CheckContext) -> list[Finding]:
         ))
     if not findings:
         findings.append(ctx.ok(f"{len(c.sync_jobs)} sync job(s) on this mailbox do not overlap.",
-                               subject="schedule", evidence=[(j.name, _job_words(j)) for j in c.sync_jobs]))
+                               subject="schedule", evidence=[(j.name, describe(j)) for j in c.sync_jobs]))
     return findings
 
 
@@ -69,12 +69,6 @@ async def _log_collisions(ctx: CheckContext) -> list[tuple[str, str]]:
         return []
     last = hits[-1]
     return [("sync log", f"{len(hits)} collision line(s), latest: {last.line[:200]}")]
-
-
-def _job_words(job: object) -> str:
-    interval = getattr(job, "interval_minutes", None)
-    every = f"every {interval} min" if interval else f"cron '{getattr(job, 'cron', '')}'"
-    return f"{getattr(job, 'tool', '')}, {every}, runs take {getattr(job, 'duration_minutes', 0):g} min"
 
 
 CHECK = CheckSpec(name="schedule", cause=Cause.SCHEDULE_CONFLICT, run=check_schedule, applies=_has_schedule,
