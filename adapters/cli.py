@@ -43,6 +43,14 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _logging() -> None:
+    import logging
+
+    from adapters.logs import configure
+
+    configure(logging.WARNING)
+
+
 @contextmanager
 def _errors() -> Iterator[None]:
     """ChatopsError (config, store, not found, import) -> one line on stderr and exit code 2."""
@@ -57,6 +65,7 @@ def _errors() -> Iterator[None]:
 def _run(make: Callable[[Services], Awaitable[T]], overrides: dict[str, str] | None = None) -> T:
     from adapters.wiring import Config, build
 
+    _logging()
     with _errors():
         services = build(Config.load(overrides))
         if services.key_created is not None:
@@ -149,6 +158,7 @@ def demo(
     from adapters.sandbox.simulator import start_simulator
     from chatops.imports import read_connections
 
+    _logging()
     if not once:
         _console(stderr=True).print("The chat sandbox is not built yet; running the one-shot demo (--once).")
     with _errors(), tempfile.TemporaryDirectory(prefix="chatops-demo-") as data_dir:
@@ -197,6 +207,11 @@ def serve(
     from adapters.web import build_app
     from adapters.wiring import Config, build
 
+    import logging
+
+    from adapters.logs import configure
+
+    configure(logging.INFO)
     with _errors():
         services = build(Config.load())
         web.run_app(build_app(services), host=host, port=port, print=lambda line: _console().print(line))

@@ -81,11 +81,11 @@ def build_providers(settings: ProviderSettings, http: httpx.AsyncClient, clock: 
         calendar={Provider.GOOGLE: g, Provider.MICROSOFT: m},
         crm={Provider.SALESFORCE: s, Provider.HUBSPOT: h, Provider.DYNAMICS: d},
         endpoints={
-            Provider.GOOGLE: google.endpoints(settings),
-            Provider.MICROSOFT: microsoft.endpoints(settings),
-            Provider.SALESFORCE: salesforce.endpoints(settings),
-            Provider.HUBSPOT: hubspot.endpoints(settings),
-            Provider.DYNAMICS: dynamics.endpoints(settings),
+            Provider.GOOGLE: lambda urls: google.endpoints(settings),
+            Provider.MICROSOFT: lambda urls: microsoft.endpoints(settings),
+            Provider.SALESFORCE: lambda urls: salesforce.endpoints(settings, instance_urls=urls),
+            Provider.HUBSPOT: lambda urls: hubspot.endpoints(settings),
+            Provider.DYNAMICS: lambda urls: dynamics.endpoints(settings, org_urls=urls),
         },
     )
 

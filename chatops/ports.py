@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -214,6 +214,10 @@ class NetworkProbe(Protocol):
 # ---------------------------------------------------------------- the set the core receives
 
 
+EndpointsFn = Callable[[Sequence[str]], Sequence[Endpoint]]
+"""The hosts a provider's sync depends on, given the instance URLs (Salesforce, Dynamics) its grants name."""
+
+
 @dataclass(frozen=True, slots=True)
 class Providers:
     """The provider APIs an installation has, keyed by provider; built by adapters/wiring.py."""
@@ -222,7 +226,7 @@ class Providers:
     mail: Mapping[Provider, MailApi]
     calendar: Mapping[Provider, CalendarApi]
     crm: Mapping[Provider, CrmApi]
-    endpoints: Mapping[Provider, Sequence[Endpoint]]  # the hosts each provider's sync depends on
+    endpoints: Mapping[Provider, EndpointsFn]
 
     def endpoints_for(self, connection: Connection) -> tuple[Endpoint, ...]:
         """Every host this connection's sync needs, once each, in provider order."""
@@ -231,7 +235,11 @@ class Providers:
             providers.append(connection.calendar_provider)
         seen: dict[tuple[str, int, ProbeKind], Endpoint] = {}
         for provider in providers:
-            for endpoint in self.endpoints.get(provider, ()):
+            endpoints_of = self.endpoints.get(provider)
+            if endpoints_of is None:
+                continue
+            urls = [g.instance_url for g in connection.grants if g.provider is provider and g.instance_url]
+            for endpoint in endpoints_of(urls):
                 seen.setdefault((endpoint.host, endpoint.port, endpoint.kind), endpoint)
         if connection.mailbox_provider is Provider.IMAP and connection.mail_host:
             for name, port, kind in (

@@ -20,7 +20,8 @@ CONNECTION = Connection(id="c1", workspace_id="w", name="ana", owner_email="ana@
 
 
 def context(endpoints: dict[Provider, list[Endpoint]], connection: Connection = CONNECTION) -> CheckContext:
-    providers = Providers(oauth={}, mail={}, calendar={}, crm={}, endpoints=endpoints)
+    providers = Providers(oauth={}, mail={}, calendar={}, crm={},
+                          endpoints={p: (lambda urls, found=found: found) for p, found in endpoints.items()})
     clock = FakeClock()
     return CheckContext(spec=network.CHECK, session=Session(connection, providers, MemoryHistory(), clock),
                         probe=SocketProbe(), clock=clock,
