@@ -24,9 +24,11 @@ T = TypeVar("T")
 app = typer.Typer(help="chatops: find out why CRM email and calendar sync broke, and how to fix it.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 connections_app = typer.Typer(help="List, add, import and remove connections.", no_args_is_help=True)
+logs_app = typer.Typer(help="Feed sync-engine logs to chatops.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage the keys that encrypt stored grants.", no_args_is_help=True)
 app.add_typer(connections_app, name="connections")
 app.add_typer(keys_app, name="keys")
+app.add_typer(logs_app, name="logs")
 
 DEFAULT_WORKSPACE = "local"
 WorkspaceOption = Annotated[str, typer.Option("--workspace", "-w", help="Workspace id the command acts in.")]
@@ -326,6 +328,66 @@ def connections_remove(key: Annotated[str, typer.Argument(help="Connection id or
 
     _run(run)
     _console().print(f"Removed connection {key}.")
+
+
+def _lines(source: str) -> Iterator[str]:
+    """Lines of a file or stdin ('-'), decoded leniently (binary junk becomes U+FFFD), one at a time."""
+    import io
+
+    if source == "-":
+        stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline="")
+        yield from stream
+        return
+    try:
+        with open(source, encoding="utf-8", errors="replace", newline="") as handle:
+            yield from handle
+    except OSError as exc:
+        raise _fail(f"{source}: cannot be read ({exc.strerror or exc})") from None
+
+
+@app.command()
+def classify(
+    source: Annotated[str, typer.Argument(help="A log file, or - for standard input.")] = "-",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input line.")] = False,
+) -> None:
+    """Classify sync-engine log lines into causes, with the explanation and the fix."""
+    from chatops.classify import classify_stream, default_classifier, group
+
+    classifier = default_classifier()
+    if as_json:
+        write = sys.stdout.write
+        for number, line, result in classify_stream(_lines(source), classifier):
+            write(json.dumps({"line": number, "cause": result.cause.value, "provider": result.provider,
+                              "signature": result.signature, "explanation": result.explanation,
+                              "fix": result.fix}, ensure_ascii=False) + "\n")
+        return
+    from rich.table import Table
+
+    patterns = group(((line.rstrip("\r\n"), None, "") for line in _lines(source)), classifier)
+    table = Table("count", "cause", "signature", "explanation", "fix", header_style="bold")
+    for p in patterns:
+        table.add_row(str(p.count), p.cause.value, p.signature[:80], p.explanation, p.fix)
+    _console().print(table)
+
+
+@logs_app.command("ingest")
+def logs_ingest(
+    file: Annotated[str, typer.Argument(help="A sync-engine log file, or - for standard input.")],
+    connection: Annotated[str, typer.Option("--connection", "-c", help="Connection id or name.")],
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+) -> None:
+    """Store log lines as sync events of a connection; `chatops diagnose` then reads them."""
+    from chatops.classify import parse_timestamp
+    from chatops.model import SyncEvent
+
+    async def run(services: Services) -> int:
+        target = await asyncio.to_thread(services.store.get_connection, workspace, connection)
+        events = (SyncEvent(target.id, line.rstrip("\r\n")[:8192], parse_timestamp(line))
+                  for line in _lines(file) if line.strip())
+        return await asyncio.to_thread(services.store.add_events, workspace, target.id, events)
+
+    count = _run(run)
+    _console().print(f"Stored {count} log lines for connection {connection}.")
 
 
 @keys_app.command("rotate")
