@@ -59,9 +59,11 @@ def error_fields(body: Any) -> tuple[str, str]:
         if match:  # Microsoft: the AADSTS code says more than "invalid_grant"
             return match.group(1), description.split("\r\n")[0].split("\n")[0]
         return error, description
+    if isinstance(body.get("error_description"), str):  # Google tokeninfo may send only the description
+        return "", str(body["error_description"])
     if "status" in body and "message" in body:  # HubSpot
-        code = body.get("errorType") or body.get("category") or body.get("status")
-        return str(code), str(body.get("message", ""))
+        kind = body.get("errorType") or body.get("category") or body.get("status")
+        return str(kind), str(body.get("message", ""))
     return "", ""
 
 
@@ -72,7 +74,7 @@ def retry_after(headers: httpx.Headers) -> timedelta | None:
         return None
     try:
         return timedelta(seconds=max(0.0, float(value)))
-    except ValueError:
+    except (ValueError, OverflowError):  # "inf" or 1e20 would overflow timedelta; such a wait means nothing
         return None
 
 
