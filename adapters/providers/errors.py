@@ -57,7 +57,8 @@ def error_fields(body: Any) -> tuple[str, str]:
         description = str(body.get("error_description", ""))
         match = _AADSTS.search(description)
         if match:  # Microsoft: the AADSTS code says more than "invalid_grant"
-            return match.group(1), description.split("\r\n")[0].split("\n")[0]
+            first_line = description.split("\r\n")[0].split("\n")[0]
+            return match.group(1), first_line.removeprefix(f"{match.group(1)}: ")  # shown once in evidence
         return error, description
     if isinstance(body.get("error_description"), str):  # Google tokeninfo may send only the description
         return "", str(body["error_description"])

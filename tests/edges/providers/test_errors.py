@@ -353,7 +353,7 @@ async def test_every_request_carries_the_user_agent_and_accepts_json() -> None:
                 "error_codes": [70002, 70000],
             },
             "AADSTS70002",
-            "AADSTS70002: Error validating credentials. AADSTS70000: The provided access grant is invalid "
+            "Error validating credentials. AADSTS70000: The provided access grant is invalid "
             "or malformed.",
         ),
         # Google tokeninfo's bare variant

@@ -182,7 +182,10 @@ async def test_each_aadsts_error_is_an_auth_error_carrying_its_code(
         await make(router).refresh(GRANT)
 
     assert (caught.value.provider, caught.value.status, caught.value.code) == ("microsoft", status, code)
-    assert caught.value.detail.startswith(f"{code}: ")
+    description = fixture(fixture_name)["error_description"]
+    first_line = description.split("\r\n")[0].removeprefix(f"{code}: ")
+    assert first_line.startswith(caught.value.detail.rstrip("…"))  # the first line, shortened past 300
+    assert caught.value.evidence == f"{status} {code}: {caught.value.detail}"  # the code shown once
     assert "Trace ID" not in caught.value.detail and "\n" not in caught.value.detail  # first line only
     assert_no_token_in(caught.value)
     assert len(router.calls) == 1
