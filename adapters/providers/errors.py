@@ -84,6 +84,10 @@ def _short(text: str) -> str:
     return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
 
 
+def _looks_html(response: httpx.Response) -> bool:
+    return "html" in response.headers.get("content-type", "").lower() or response.text.lstrip().startswith("<")
+
+
 def raise_for_status(response: httpx.Response, provider: str, body: Any = None) -> None:
     """Raise the ProviderError a non-2xx answer means; return for 2xx."""
     status = response.status_code
@@ -96,6 +100,10 @@ def raise_for_status(response: httpx.Response, provider: str, body: Any = None) 
             body = None
     code, message = error_fields(body)
     detail = _short(message or response.reason_phrase or f"HTTP {status}")
+    if body is None and status in (403, 407) and _looks_html(response):
+        # Provider APIs answer errors in JSON; an HTML 403/407 comes from a proxy or web filter in the path.
+        raise BadResponse(provider, f"answered HTML instead of JSON with {status} {response.reason_phrase}: "
+                                    "a proxy or web filter in the path", status=status, code="html")
     if status == 429 or code in RATE_LIMIT_CODES:
         raise RateLimited(provider, detail, status=status, code=code, retry_after=retry_after(response.headers))
     if status == 401 or code in AUTH_CODES or code.startswith("AADSTS"):

@@ -653,3 +653,13 @@ async def test_a_router_host_may_name_a_port() -> None:
     body, _ = await call_json(router.client(), "GET", "http://127.0.0.1:8765/sim/v1/thing", provider="sim")
 
     assert body == {"ok": True}
+
+
+def test_an_html_403_from_a_proxy_is_a_bad_response_not_a_permission_problem() -> None:
+    page = "<html><body><h1>Access Denied</h1><p>Blocked by Zscaler</p></body></html>"
+    response = httpx.Response(403, headers={"Content-Type": "text/html"}, text=page,
+                               request=httpx.Request("GET", "https://graph.microsoft.com/v1.0/me"))
+    with pytest.raises(BadResponse) as caught:
+        expect_json(response, "microsoft")
+    assert caught.value.code == "html"
+    assert "proxy" in caught.value.detail
