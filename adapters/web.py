@@ -7,6 +7,7 @@ import logging
 
 from aiohttp import web
 
+from adapters import slack
 from adapters.wiring import Services
 from chatops.errors import StoreError
 
@@ -35,6 +36,7 @@ def build_app(services: Services) -> web.Application:
     app[SERVICES] = services
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    slack.mount(app, services)  # POST /slack/events (+ install routes); nothing when Slack is not configured
 
     async def close(_: web.Application) -> None:
         await services.close()

@@ -75,6 +75,10 @@ class Team:
     scopes: tuple[str, ...] = ("commands", "chat:write", "users:read", "users:read.email")
     refresh_token: str = ""
     expires_in: int = 0  # > 0: token rotation is on
+    earlier_tokens: list[str] = field(default_factory=list)  # a rotated-out token works until it expires
+
+    def holds(self, token: str) -> bool:
+        return bool(token) and (token == self.bot_token or token in self.earlier_tokens)
 
 
 @dataclass
@@ -220,13 +224,13 @@ class FakeSlack:
         method = request.match_info["method"]
         params = await self._params(request)
         token = self._token(request, params)
-        team = next((t for t in self.teams.values() if t.bot_token == token), None)
+        team = next((t for t in self.teams.values() if t.holds(token)), None)
         await self._record(Call(method, params, team.id if team else "", token))
         if method in self.delays:
             await asyncio.sleep(self.delays[method])
         fault = self._fault(method)
         if fault is not None:
-            return fault
+            return self._rate_limited(fault) if fault.status == 429 else _error(fault.error)
         if method == "oauth.v2.access":
             return self._oauth_access(request, params)
         if not token:
@@ -242,7 +246,7 @@ class FakeSlack:
             return _error("unknown_method")
         return await handler(team, params)
 
-    def _fault(self, method: str) -> web.Response | None:
+    def _fault(self, method: str) -> _Fault | None:
         queue = self._faults.get(method)
         if not queue:
             return None
@@ -250,10 +254,12 @@ class FakeSlack:
         fault.times -= 1
         if fault.times <= 0:
             queue.pop(0)
-        if fault.status == 429:
-            return web.json_response({"ok": False, "error": fault.error}, status=429,
-                                     headers={"Retry-After": str(fault.retry_after)})
-        return _error(fault.error)
+        return fault
+
+    @staticmethod
+    def _rate_limited(fault: _Fault) -> web.Response:
+        return web.json_response({"ok": False, "error": fault.error}, status=429,
+                                 headers={"Retry-After": str(fault.retry_after)})
 
     async def _auth_test(self, team: Team, params: dict[str, Any]) -> web.Response:
         return _ok(url=f"https://{team.id.lower()}.slack.example/", team=team.name, user="chatops",
@@ -355,6 +361,7 @@ class FakeSlack:
                          and t.refresh_token == params.get("refresh_token")), None)
             if team is None:
                 return _error("invalid_refresh_token")
+            team.earlier_tokens.append(team.bot_token)
             team.bot_token = f"xoxe.xoxb-{team.id}-{secrets.token_hex(8)}"
             team.refresh_token = f"xoxe-1-{secrets.token_hex(8)}"
             return _ok(access_token=team.bot_token, token_type="bot", scope=",".join(team.scopes),
@@ -392,8 +399,8 @@ class FakeSlack:
         hook = self.response_urls.get(url)
         await self._record(Call("response_url", body, hook.team_id if hook else "", url=url))
         fault = self._fault("response_url")
-        if fault is not None:
-            return fault
+        if fault is not None:  # response_url answers in plain text: 404 "expired_url" and the like
+            return self._rate_limited(fault) if fault.status == 429 else web.Response(status=404, text=fault.error)
         if hook is None:
             return web.Response(status=404, text="no_active_hooks")
         if time.monotonic() - hook.created > RESPONSE_URL_LIFETIME_S:

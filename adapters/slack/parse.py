@@ -16,7 +16,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import render
 from chatops.chat import ActionRequest, ChatUser, CommandRequest, MessageRef
-from chatops.findings import ActionKind
 
 log = logging.getLogger(__name__)
 

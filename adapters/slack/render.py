@@ -20,8 +20,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from chatops.cards import Button, Buttons, Card, Divider, Facts, Header, Line, Note, Steps
 from chatops.cards import Block as CardBlock
+from chatops.cards import Button, Buttons, Card, Divider, Facts, Header, Line, Note, Steps
 from chatops.chat import Reply
 from chatops.findings import ActionKind, Status
 

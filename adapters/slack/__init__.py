@@ -1,0 +1,110 @@
+"""mount(web_app, services, settings): the Slack app on our aiohttp server (HTTP mode) or over Socket Mode."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from aiohttp import web
+
+from adapters.slack.settings import SlackMode, SlackSettings
+from chatops.errors import ConfigError
+
+if TYPE_CHECKING:  # the bolt app and the core load when Slack is mounted, not when a module here is imported
+    from adapters.slack.app import SlackApp
+    from adapters.wiring import Services
+
+log = logging.getLogger(__name__)
+
+MANIFEST: Final = Path(__file__).resolve().parents[2] / "manifest" / "slack.yaml"
+MANIFEST_URL: Final = "https://chatops.example.com"  # what the template says where the public URL goes
+SLACK: Final[web.AppKey[SlackApp]] = web.AppKey("slack")
+SOCKET_MODE: Final = "slack_socket_mode"  # Services.extras flag set by `chatops serve --socket`
+
+
+def manifest(url: str, *, socket_mode: bool = False) -> str:
+    """manifest/slack.yaml with the public URL filled in (and Socket Mode switched on when asked)."""
+    url = url.strip().rstrip("/")
+    if not url.startswith(("https://", "http://")) or " " in url:
+        raise ConfigError(f"--url: {url!r} is not an http(s) URL; Slack needs https:// for request URLs")
+    text = MANIFEST.read_text(encoding="utf-8").replace(MANIFEST_URL, url)
+    if socket_mode:
+        text = text.replace("socket_mode_enabled: false", "socket_mode_enabled: true")
+    return text
+
+
+def build(services: Services, settings: SlackSettings) -> SlackApp:
+    """The Slack app over the services' store and core (installations share the store's database)."""
+    from adapters.slack import app as slack_app
+    from adapters.slack.installation_store import SlackInstallationStore
+    from chatops.store.crypto import GrantCipher, load_or_create_keys
+    from chatops.store.slack_installations import Installations
+
+    config = services.config.settings
+    keys, _ = load_or_create_keys(config.encryption_keys.get_secret_value(), config.data_dir)
+    installs = SlackInstallationStore(services.store, Installations(services.store.engine, GrantCipher(keys)))
+    return slack_app.build(settings, services.core, installs, public_url=config.public_url)
+
+
+def mount(web_app: web.Application, services: Services, settings: SlackSettings | None = None) -> SlackApp | None:
+    """Adds POST /slack/events (and the install routes in OAuth mode); nothing when Slack isn't configured."""
+    settings = settings if settings is not None else SlackSettings.load()
+    if settings.mode is SlackMode.OFF:
+        log.info("Slack is not configured (no SLACK_BOT_TOKEN or SLACK_CLIENT_ID); its endpoints are off")
+        return None
+    from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+
+    from adapters.slack import app as slack_app
+
+    slack = build(services, settings)
+    web_app[SLACK] = slack
+    bolt = slack.bolt
+
+    async def events(request: web.Request) -> web.Response:
+        # slack_sdk's verifier raises on a timestamp that is not a number; that is a forged request, not a 500
+        if not request.headers.get("X-Slack-Request-Timestamp", "").strip().isdigit():
+            return web.json_response({"error": "invalid request"}, status=401)
+        try:
+            bolt_request = await to_bolt_request(request)
+        except UnicodeDecodeError:
+            return web.json_response({"error": "the body is not UTF-8"}, status=400)
+        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+
+    web_app.router.add_post(slack_app.EVENTS_PATH, events)
+    flow = bolt.oauth_flow
+    if flow is not None:
+        async def install(request: web.Request) -> web.Response:
+            return await to_aiohttp_response(await flow.handle_installation(await to_bolt_request(request)))
+
+        async def redirect(request: web.Request) -> web.Response:
+            return await to_aiohttp_response(await flow.handle_callback(await to_bolt_request(request)))
+
+        web_app.router.add_get(slack_app.INSTALL_PATH, install)
+        web_app.router.add_get(slack_app.REDIRECT_PATH, redirect)
+    if services.extras.get(SOCKET_MODE):
+        _socket_mode(web_app, slack)
+    log.info("Slack mounted", extra={"mode": settings.mode.value, "api": settings.web_api_url})
+    return slack
+
+
+def _socket_mode(web_app: web.Application, slack: SlackApp) -> None:
+    """Connect to Slack over a WebSocket instead of receiving HTTP (no public URL needed)."""
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    from adapters.slack import app as slack_app
+
+    token = slack.settings.app_token.get_secret_value()
+    if not token:
+        raise ConfigError("Socket Mode needs SLACK_APP_TOKEN (an xapp- app-level token with connections:write)")
+    handler = AsyncSocketModeHandler(slack.bolt, token, web_client=slack_app.web_client(slack.settings))
+
+    async def start(_: web.Application) -> None:
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        log.info("Slack Socket Mode connected")
+
+    async def stop(_: web.Application) -> None:
+        await handler.close_async()  # type: ignore[no-untyped-call]
+
+    web_app.on_startup.append(start)
+    web_app.on_cleanup.append(stop)

@@ -1,0 +1,295 @@
+"""Slack -> core -> Slack: /syncstatus, the card buttons, App Home, uninstall. Parsing and rendering only."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import parse, render
+from adapters.slack.sink import Origin
+from chatops.cards import STATUS_WORDS, Card, Header, Line, Note, report_card
+from chatops.chat import ActionRequest, ChatUser, CommandRequest, Reply
+from chatops.commands.status import mine
+from chatops.errors import ChatopsError
+from chatops.findings import ActionKind
+from chatops.report import Report
+
+if TYPE_CHECKING:
+    from adapters.slack.app import SlackApp
+
+log = logging.getLogger(__name__)
+
+COMMAND: Final = "/syncstatus"
+PRE_ACK_BUDGET_S: Final = 2.0  # users.info and the count; past this the ack goes out with a generic line
+WORKING: Final = Reply("Working on it…", ephemeral=True)
+
+
+def incident() -> str:
+    return secrets.token_hex(4)
+
+
+def register(slack: SlackApp) -> None:
+    """Every listener of the app, in one place."""
+    app, core, sink = slack.bolt, slack.core, slack.sink
+
+    async def who(client: AsyncWebClient, team: str, user_id: str) -> ChatUser:
+        found = await slack.directory.lookup(client, team, user_id)
+        return parse.chat_user(user_id, found, slack.settings.admins)
+
+    async def remember(request_workspace: str, user: ChatUser) -> None:
+        """Keep the member's email for digests and audits; never fails a request."""
+        if not user.email:
+            return
+        try:
+            await asyncio.to_thread(core.store.upsert_member, request_workspace, user.user_id, user.email,
+                                    name=user.name, is_admin=user.is_admin)
+        except ChatopsError as exc:
+            log.warning("could not keep the member: %s", exc, extra={"workspace": request_workspace})
+
+    async def command_request(client: AsyncWebClient, command: dict[str, Any]) -> CommandRequest:
+        team = parse.team_id(command)
+        user = await who(client, team, str(command.get("user_id", "")))
+        mentioned = parse.mentioned_users(str(command.get("text", "")))
+        emails = await slack.directory.emails(client, team, mentioned) if mentioned else {}
+        return parse.command_request(command, user, emails)
+
+    # ------------------------------------------------------------ retried events, once
+
+    @app.middleware
+    async def once(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+        key = parse.event_key(body) if body.get("type") == "event_callback" else ""
+        if key:
+            workspace = parse.workspace_id(parse.team_id(body))
+            first = await asyncio.to_thread(slack.installs.installations.remember_event, workspace, key)
+            if not first:
+                log.info("retried event already handled", extra={"workspace": workspace, "event": key})
+                return BoltResponse(status=200, body="")
+        await next()
+        return None
+
+    @app.error
+    async def failed(error: Exception, body: dict[str, Any], respond: AsyncRespond | None = None) -> None:
+        code = incident()
+        log.error("Slack request failed (incident %s)", code, exc_info=error,
+                  extra={"incident": code, "team": parse.team_id(body or {})})
+        if respond is not None and (body or {}).get("response_url"):
+            try:
+                await respond(text=f"Something went wrong on our side (incident {code}).",
+                              response_type="ephemeral", replace_original=False)
+            except Exception:  # the log line above is what matters
+                log.warning("could not tell the user about incident %s", code)
+
+    # ------------------------------------------------------------ /syncstatus
+
+    @app.command(COMMAND)
+    async def syncstatus(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
+        origin = Origin(channel_id=str(command.get("channel_id", "")), user_id=str(command.get("user_id", "")),
+                        response_url=str(command.get("response_url", "")))
+        request: CommandRequest | None = None
+        placeholder = WORKING
+        try:
+            async with asyncio.timeout(PRE_ACK_BUDGET_S):
+                request = await command_request(client, command)
+                placeholder = await core.placeholder(request)
+        except TimeoutError:
+            log.warning("Slack ack sent before the placeholder was ready", extra={"team": command.get("team_id")})
+        await ack(**render.response(placeholder))  # Slack hears back within 3 s, whatever the providers do
+        if request is None:
+            request = await command_request(client, command)
+        await remember(request.workspace_id, request.user)
+        started = time.monotonic()
+        try:
+            reply = await core.handle_command(request)
+        except Exception:
+            code = incident()
+            log.exception("command failed (incident %s)", code, extra={"workspace": request.workspace_id})
+            reply = Reply(f"Something went wrong on our side (incident {code}).", ephemeral=True)
+        log.info("command answered", extra={"workspace": request.workspace_id,
+                                            "seconds": round(time.monotonic() - started, 3)})
+        # The card replaces the "Checking…" line the ack showed.
+        await sink.deliver(client, origin, reply, replace_original=True)
+
+    # ------------------------------------------------------------ buttons
+
+    async def action_request(client: AsyncWebClient, body: dict[str, Any]) -> ActionRequest | None:
+        user = await who(client, parse.team_id(body), str(parse._get(body, "user", "id") or ""))
+        return parse.action_request(body, user)
+
+    def origin_of(body: dict[str, Any], request: ActionRequest) -> Origin:
+        ref = request.message
+        return Origin(channel_id=ref.channel_id if ref else "", user_id=request.user.user_id,
+                      response_url=ref.response_url if ref else "")
+
+    async def answer(client: AsyncWebClient, body: dict[str, Any], request: ActionRequest, reply: Reply) -> None:
+        """A reply to a button: in place on a message, on the Home tab, or as an ephemeral line."""
+        if request.message is None:  # App Home: no response_url; refresh the tab, say anything else in a modal
+            if reply.ephemeral or reply.card is None:
+                await open_modal(client, body, reply, title="chatops")
+            await publish_home(client, parse.team_id(body), request.user)
+            return
+        await sink.deliver(client, origin_of(body, request), reply)
+
+    @app.action(render.action_pattern(ActionKind.RETEST))
+    async def retest(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        request = await action_request(client, body)
+        if request is None:
+            return
+        if request.message is None:
+            await publish_home(client, parse.team_id(body), request.user, notice="Rechecking…")
+            reply = await core.handle_action(request)
+            await answer(client, body, request, reply)
+            return
+        origin = origin_of(body, request)
+        original = parse._get(body, "message", "blocks")
+        block_id = str(parse.clicked(body).get("block_id", ""))
+        note = f"Rechecking… (asked by {request.user.name or 'you'})"
+        if isinstance(original, list) and original:
+            await sink.respond(origin, {"replace_original": True, "text": "Rechecking…",
+                                        "blocks": render.rechecking(original, block_id, note)})
+        else:  # ephemeral messages come without their blocks
+            await sink.respond(origin, {"replace_original": True, "text": "Rechecking…",
+                                        "blocks": render.rechecking([], "", note)})
+        reply = await core.handle_action(request)
+        if not reply.replace_original and isinstance(original, list) and original:
+            # refused: put the card back as it was, then say why
+            await sink.respond(origin, {"replace_original": True, "text": str(parse._get(body, "message", "text")
+                                                                              or "Sync status"),
+                                        "blocks": original})
+        await sink.deliver(client, origin, reply)
+
+    async def open_modal(client: AsyncWebClient, body: dict[str, Any], reply: Reply, *, title: str) -> None:
+        try:
+            await client.views_open(trigger_id=str(body.get("trigger_id", "")), view=render.modal(reply, title=title))
+        except SlackApiError as exc:
+            log.warning("Slack views.open failed: %s", exc.response.get("error"), extra={"method": "views.open"})
+            ref = parse.message_ref(body)
+            if ref is not None:
+                await sink.deliver(client, Origin(ref.channel_id, str(parse._get(body, "user", "id") or ""),
+                                                  ref.response_url), Reply(reply.text, ephemeral=True))
+
+    @app.action(render.action_pattern(ActionKind.DETAILS))
+    async def details(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        request = await action_request(client, body)
+        if request is not None:
+            # trigger_id lives 3 s: the details come from the store, no new diagnosis
+            await open_modal(client, body, await core.handle_action(request), title="Details")
+
+    @app.action(render.action_pattern(ActionKind.PAGE))
+    async def page(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        request = await action_request(client, body)
+        if request is None:
+            return
+        if request.message is None:
+            await publish_home(client, parse.team_id(body), request.user,
+                               page=int(request.value) if request.value.isdigit() else 1)
+            return
+        await answer(client, body, request, await core.handle_action(request))
+
+    async def other(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        action = parse.clicked(body)
+        if parse.decode_link(str(action.get("value", ""))):
+            return  # a link button: Slack opened the URL
+        request = await action_request(client, body)
+        if request is not None:
+            reply = await core.handle_action(request)
+            await answer(client, body, request, Reply(reply.text, card=reply.card, ephemeral=True))
+
+    for kind in (ActionKind.RECONNECT, ActionKind.OPEN_URL, ActionKind.SNOOZE):
+        app.action(render.action_pattern(kind))(other)
+
+    # ------------------------------------------------------------ App Home
+
+    async def publish_home(client: AsyncWebClient, team: str, user: ChatUser, *, notice: str = "",
+                           page: int = 1) -> None:
+        cards = await home_cards(slack, parse.workspace_id(team), user, page=page)
+        if notice:
+            cards.insert(0, Card(notice, (Note(notice),)))
+        try:
+            await client.views_publish(user_id=user.user_id, view=render.home(cards))
+        except SlackApiError as exc:
+            log.warning("Slack views.publish failed: %s", exc.response.get("error"),
+                        extra={"method": "views.publish"})
+
+    @app.event("app_home_opened")
+    async def home_opened(event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        team = parse.team_id(body)
+        user = await who(client, team, str(event.get("user", "")))
+        await remember(parse.workspace_id(team), user)
+        await publish_home(client, team, user)
+
+    # ------------------------------------------------------------ uninstall
+
+    @app.event("app_uninstalled")
+    async def uninstalled(body: dict[str, Any]) -> None:
+        team = parse.team_id(body)
+        slack.directory.forget(team)
+        await slack.installs.delete(team)
+
+    @app.event("tokens_revoked")
+    async def revoked(event: dict[str, Any], body: dict[str, Any]) -> None:
+        team = parse.team_id(body)
+        tokens = event.get("tokens") if isinstance(event.get("tokens"), dict) else {}
+        if tokens and tokens.get("bot"):  # we hold only the bot token
+            slack.directory.forget(team)
+            await slack.installs.delete(team)
+
+
+async def home_cards(slack: SlackApp, workspace_id: str, user: ChatUser, *, page: int = 1) -> list[Card]:
+    """The Home tab: the workspace at a glance, then the viewer's connections from their latest results.
+
+    Built from the store's latest findings, with no new diagnosis. This belongs in the core
+    (a Chatops.home(user) -> Card) once it has one; it only assembles core pieces.
+    """
+    core = slack.core
+    everyone = await asyncio.to_thread(core.store.list_connections, workspace_id)
+    findings = {c.id: await asyncio.to_thread(core.store.latest_findings, workspace_id, c.id) for c in everyone}
+    now = datetime.now(UTC)
+    checked = [c for c in everyone if findings[c.id]]
+    overall = Report.build(checked, [f for c in checked for f in findings[c.id]], now, now)
+    health_lines: list[Line | Note | Header] = [Header("Workspace health")]
+    if not everyone:
+        health_lines.append(Line("No connections are set up in this workspace yet."))
+    else:
+        counts = overall.counts()
+        words = [f"{n} {STATUS_WORDS[s].lower()}" for s, n in sorted(counts.items(), key=lambda i: -i[0].rank) if n]
+        if len(everyone) > len(checked):
+            words.append(f"{len(everyone) - len(checked)} not checked yet")
+        health_lines.append(Line(" · ".join(words), bold=True))
+        causes = overall.cause_counts()
+        if causes:
+            health_lines.append(Note("Top causes: " + ", ".join(f"{c.value} ({n})" for c, n in causes.most_common(3))))
+    cards = [Card("Workspace health", tuple(health_lines))]
+    request = CommandRequest(workspace_id, user, "")
+    own = everyone if user.is_admin else await mine(core, request)
+    title = "All connections" if user.is_admin else "Your connections"
+    own_checked = [c for c in own if findings.get(c.id)]
+    if own_checked:
+        report = Report.build(own_checked, [f for c in own_checked for f in findings[c.id]], now, now)
+        cards.append(report_card(report, link=core.link, page=page, title=title))
+    unchecked = [c for c in own if not findings.get(c.id)]
+    if unchecked:
+        cards.append(Card("Not checked yet", (
+            Note("Not checked yet: " + ", ".join(c.name for c in unchecked[:20])
+                 + ". Type `/syncstatus` to check them."),)))
+    if not own:
+        cards.append(Card(title, (Header(title), Line(
+            "You have no connections yet." if user.email else
+            "I could not read your email address from Slack, so I can't tell which connections are yours."),)))
+    return cards

@@ -1,0 +1,100 @@
+"""Delivering replies: response_url within its 5 uses and 30 minutes, else chat.postMessage, else a DM."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from adapters.slack import render
+from chatops.chat import Reply
+
+log = logging.getLogger(__name__)
+
+RESPONSE_URL_USES: Final = 5  # Slack: a response_url takes 5 posts within 30 minutes
+RESPONSE_URL_LIFETIME_S: Final = 29 * 60  # a minute of margin under Slack's 30
+WEBHOOK_TIMEOUT_S: Final = 10
+_NO_CHANNEL: Final = frozenset({"channel_not_found", "not_in_channel", "is_archived", "user_not_in_channel",
+                                "restricted_action"})
+
+
+@dataclass
+class Origin:
+    """Where a request came from: the place to answer, and how much of its response_url is left."""
+
+    channel_id: str
+    user_id: str
+    response_url: str = ""
+    received_at: float = field(default_factory=time.monotonic)
+    uses: int = 0
+
+    def response_url_usable(self) -> bool:
+        return (bool(self.response_url) and self.uses < RESPONSE_URL_USES
+                and time.monotonic() - self.received_at < RESPONSE_URL_LIFETIME_S)
+
+
+class SlackSink:
+    """Posts replies for one app; every Slack error is logged with its method name, never raised to chat."""
+
+    def __init__(self, retry_handlers: list[AsyncRetryHandler] | None = None) -> None:
+        self._retry_handlers = retry_handlers or []
+
+    async def respond(self, origin: Origin, body: dict[str, Any]) -> bool:
+        """POST a response_url body; False (and logged) when the URL is spent, expired or refused."""
+        if not origin.response_url_usable():
+            if origin.response_url:
+                log.info("response_url spent or expired; falling back to the Web API",
+                         extra={"uses": origin.uses, "channel": origin.channel_id})
+            return False
+        hook = AsyncWebhookClient(origin.response_url, timeout=WEBHOOK_TIMEOUT_S,
+                                  retry_handlers=list(self._retry_handlers))
+        origin.uses += 1
+        try:
+            answer = await hook.send_dict(body)
+        except Exception as exc:  # aiohttp / timeout: the Web API fallback follows
+            log.warning("response_url post failed: %s", type(exc).__name__, extra={"method": "response_url"})
+            return False
+        if answer.status_code != 200:
+            log.warning("response_url answered %s %s", answer.status_code, answer.body[:200],
+                        extra={"method": "response_url"})
+            return False
+        return True
+
+    async def deliver(self, client: AsyncWebClient, origin: Origin, reply: Reply, *,
+                      replace_original: bool | None = None) -> str:
+        """Show `reply` where `origin` is; returns how it went out ("" when nothing could be posted)."""
+        if await self.respond(origin, render.response(reply, replace_original=replace_original)):
+            return "response_url"
+        message = render.message(reply)
+        if reply.ephemeral and origin.channel_id:
+            if await self._call(client, "chat.postEphemeral", channel=origin.channel_id, user=origin.user_id,
+                                **message) is not None:
+                return "chat.postEphemeral"
+        elif origin.channel_id:
+            if await self._call(client, "chat.postMessage", channel=origin.channel_id, **message) is not None:
+                return "chat.postMessage"
+        # The channel is out of reach (private, archived, bot not invited): the user's DM with the app.
+        if origin.user_id and await self._call(client, "chat.postMessage", channel=origin.user_id,
+                                               **message) is not None:
+            return "dm"
+        return ""
+
+    async def update(self, client: AsyncWebClient, channel: str, ts: str, reply: Reply) -> bool:
+        """Replace a posted message in place (chat.update)."""
+        return await self._call(client, "chat.update", channel=channel, ts=ts, **render.message(reply)) is not None
+
+    async def _call(self, client: AsyncWebClient, method: str, **params: Any) -> dict[str, Any] | None:
+        try:
+            answer = await client.api_call(method, json=params)
+        except SlackApiError as exc:
+            error = exc.response.get("error", exc.response.status_code)
+            level = logging.INFO if error in _NO_CHANNEL else logging.WARNING
+            log.log(level, "Slack %s failed: %s", method, error, extra={"method": method})
+            return None
+        return dict(answer.data) if isinstance(answer.data, dict) else {}
