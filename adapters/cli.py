@@ -29,6 +29,8 @@ keys_app = typer.Typer(help="Manage the keys that encrypt stored grants.", no_ar
 app.add_typer(connections_app, name="connections")
 app.add_typer(keys_app, name="keys")
 app.add_typer(logs_app, name="logs")
+manifest_app = typer.Typer(help="Print chat app manifests with your public URL filled in.", no_args_is_help=True)
+app.add_typer(manifest_app, name="manifest")
 
 DEFAULT_WORKSPACE = "local"
 WorkspaceOption = Annotated[str, typer.Option("--workspace", "-w", help="Workspace id the command acts in.")]
@@ -202,6 +204,8 @@ def demo(
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+    socket: Annotated[bool, typer.Option("--socket", help="Slack over Socket Mode (SLACK_APP_TOKEN): "
+                                                          "no public URL needed.")] = False,
 ) -> None:
     """Run the web server: health and readiness endpoints, and the chat platforms configured."""
     from aiohttp import web
@@ -216,6 +220,10 @@ def serve(
     configure(logging.INFO)
     with _errors():
         services = build(Config.load())
+        if socket:
+            from adapters.slack import SOCKET_MODE
+
+            services.extras[SOCKET_MODE] = True
         web.run_app(build_app(services), host=host, port=port, print=lambda line: _console().print(line))
 
 
@@ -407,6 +415,18 @@ def keys_generate() -> None:
     from chatops.store.crypto import GrantCipher
 
     sys.stdout.write(GrantCipher.generate_key() + "\n")
+
+
+@manifest_app.command("slack")
+def manifest_slack(
+    url: Annotated[str, typer.Option("--url", help="The public https URL chatops serve is reached at.")],
+    socket: Annotated[bool, typer.Option("--socket", help="Socket Mode instead of request URLs.")] = False,
+) -> None:
+    """Print the Slack app manifest (manifest/slack.yaml) for https://api.slack.com/apps -> From a manifest."""
+    from adapters.slack import manifest
+
+    with _errors():
+        sys.stdout.write(manifest(url, socket_mode=socket))
 
 
 def main() -> None:  # pragma: no cover - console script entry for `python -m adapters.cli`

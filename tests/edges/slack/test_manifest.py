@@ -61,3 +61,19 @@ def test_a_schema_violation_would_be_caught() -> None:
     document["features"]["slash_commands"][0]["command"] = "syncstatus"  # no leading slash
     with pytest.raises(jsonschema.ValidationError):
         validate(document)
+
+
+def test_the_cli_prints_a_valid_manifest_and_refuses_a_bad_url() -> None:
+    from typer.testing import CliRunner
+
+    from adapters.cli import app
+
+    printed = CliRunner().invoke(app, ["manifest", "slack", "--url", "https://bot.acme.example", "--socket"])
+    assert printed.exit_code == 0, printed.output
+    document = yaml.safe_load(printed.stdout)
+    validate(document)
+    assert document["settings"]["interactivity"]["request_url"] == "https://bot.acme.example/slack/events"
+    assert document["settings"]["socket_mode_enabled"] is True
+
+    refused = CliRunner().invoke(app, ["manifest", "slack", "--url", "bot.acme.example"])
+    assert refused.exit_code == 2
