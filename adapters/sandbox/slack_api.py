@@ -123,6 +123,9 @@ class FakeSlack:
         self.response_urls: dict[str, ResponseUrl] = {}
         self.codes: dict[str, str] = {}  # OAuth code -> team id
         self.delays: dict[str, float] = {}  # method -> seconds to wait before answering
+        self.app_tokens: set[str] = set()  # xapp- tokens allowed to open Socket Mode connections
+        self.sockets: list[web.WebSocketResponse] = []
+        self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._faults: dict[str, list[_Fault]] = defaultdict(list)
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -180,6 +183,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{team}/{key}", self._respond)
         app.router.add_get("/oauth/v2/authorize", self._authorize)
+        app.router.add_get("/socket-mode/{ticket}", self._socket)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeSlack:
@@ -233,6 +237,10 @@ class FakeSlack:
             return self._rate_limited(fault) if fault.status == 429 else _error(fault.error)
         if method == "oauth.v2.access":
             return self._oauth_access(request, params)
+        if method == "apps.connections.open":
+            if token not in self.app_tokens:
+                return _error("invalid_auth")
+            return _ok(url=f"{self.base_url.replace('http://', 'ws://')}/socket-mode/{secrets.token_hex(8)}")
         if not token:
             return _error("not_authed")
         if team is None:
@@ -390,6 +398,39 @@ class FakeSlack:
         redirect = request.query.get("redirect_uri", "")
         state = request.query.get("state", "")
         raise web.HTTPFound(f"{redirect}?{urlencode({'code': code, 'state': state})}")
+
+    # ------------------------------------------------------------ Socket Mode
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()  # answers the client's pings itself
+        await ws.prepare(request)
+        await ws.send_json({"type": "hello", "num_connections": len(self.sockets) + 1,
+                            "debug_info": {"host": "fake-slack", "approximate_connection_time": 18060},
+                            "connection_info": {"app_id": "A0CHATOPS"}})
+        self.sockets.append(ws)
+        async with self._changed:
+            self._changed.notify_all()
+        try:
+            async for message in ws:
+                data = json.loads(message.data) if message.type.name == "TEXT" else {}
+                waiting = self._acks.pop(str(data.get("envelope_id", "")), None)
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(data)
+        finally:
+            self.sockets.remove(ws)
+        return ws
+
+    async def socket_send(self, kind: str, payload: Mapping[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+        """Deliver an envelope ("slash_commands", "interactive", "events_api") and wait for the app's ack."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: bool(self.sockets)), timeout)
+        envelope_id = secrets.token_hex(8)
+        acked: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._acks[envelope_id] = acked
+        await self.sockets[-1].send_json({"envelope_id": envelope_id, "type": kind, "payload": dict(payload),
+                                          "accepts_response_payload": kind != "events_api", "retry_attempt": 0,
+                                          "retry_reason": ""})
+        return await asyncio.wait_for(acked, timeout)
 
     # ------------------------------------------------------------ response_url
 

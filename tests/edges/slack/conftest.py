@@ -161,7 +161,7 @@ async def start_bot(fake: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyP
     key = GrantCipher.generate_key()
 
     async def start(mode: str = "oauth", provider_port: int | None = None, env: dict[str, str] | None = None,
-                    install: tuple[str, ...] = (ACME, OTHER)) -> Bot:
+                    install: tuple[str, ...] = (ACME, OTHER), socket: bool = False) -> Bot:
         for name in ("SLACK_BOT_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_APP_TOKEN",
                      "SLACK_ADMIN_USERS", "SLACK_SIGNING_SECRET"):
             monkeypatch.delenv(name, raising=False)
@@ -180,6 +180,10 @@ async def start_bot(fake: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyP
                      "CHATOPS_CHECK_TIMEOUT_S": "1", "CHATOPS_DEADLINE_S": "3",
                      **provider_env(provider_port or closed_port())}
         services = build(Config.load(overrides))
+        if socket:
+            from adapters.slack import SOCKET_MODE
+
+            services.extras[SOCKET_MODE] = True
         app = build_app(services)
         slack = app[SLACK]
         store = services.store

@@ -11,7 +11,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from adapters.sandbox.slack_api import Message
+from adapters.sandbox.slack_api import FakeSlack, Message
 from tests.edges.slack.conftest import ACME, OTHER, SECRET, STRANGER, Bot, StartBot, silent_listener
 
 CONFORMANCE = Path(__file__).resolve().parents[4] / "shared/conformance/slack"
@@ -507,3 +507,38 @@ async def test_a_token_about_to_expire_is_refreshed_once_for_many_concurrent_req
     refreshed = await bot.installs.find(ACME)
     assert refreshed is not None and refreshed.bot_refresh_token == Secret(team.refresh_token)
     assert refreshed.bot_token.reveal() == team.bot_token
+
+
+async def test_socket_mode_takes_a_slash_command_over_the_websocket(start_bot: StartBot, fake: FakeSlack) -> None:
+    from urllib.parse import parse_qsl
+
+    fake.app_tokens.add("xapp-1-A0CHATOPS-1-socketmodetoken")
+    bot: Bot = await start_bot(env={"SLACK_APP_TOKEN": "xapp-1-A0CHATOPS-1-socketmodetoken"}, socket=True)
+    command = dict(parse_qsl(bot.fake.command_body(ACME, "U0ANA").decode()))
+
+    ack = await fake.socket_send("slash_commands", command)
+
+    assert ack["payload"] == {"text": "Checking 1 connection…", "response_type": "ephemeral"}
+    [delivery] = await bot.responses(1)
+    assert "ana-salesforce-gmail" in text_of(valid(delivery.params["blocks"]))
+    assert len(fake.called("apps.connections.open")) == 1
+
+
+async def test_an_overview_of_many_connections_pages_in_place(start_bot: StartBot) -> None:
+    from chatops.imports import parse_connections
+
+    bot: Bot = await start_bot()
+    extra = "\n".join(f"- {{name: rep-{n:02d}, crm: hubspot, crm_user_email: rep{n}@acme.example, mailbox_provider: imap, "
+                      f"mailbox_email: rep{n}@acme.example, mail_host: 127.0.0.1}}" for n in range(10))
+    await asyncio.to_thread(bot.services.store.import_connections, f"slack:{ACME}",
+                            parse_connections(extra, f"slack:{ACME}"))
+
+    card = await first_card(bot, user="U0ADMIN", text="all")
+    assert "Page 1 of 2" in text_of(valid(card.blocks))
+
+    await bot.click(ACME, "U0ADMIN", card, "chatops:page")
+
+    page = (await bot.responses(2))[1]
+    assert page.params["replace_original"] is True
+    assert "Page 2 of 2" in text_of(valid(page.params["blocks"]))
+    assert card.blocks == page.params["blocks"]  # the same message, now on page 2
