@@ -3,6 +3,7 @@
 ChatopsError
 ├── ConfigError          a setting is missing or invalid (CLI exit 2, start-up stops)
 ├── NotFound             unknown connection, user or subscription
+├── AlreadyExists        a connection name or id already used in the workspace
 ├── CommandError         text the grammar can't parse; carries a suggestion
 ├── StoreError           database unavailable, locked or read-only
 └── ProviderError        an outside API answered badly: provider, status, code, detail
@@ -31,6 +32,10 @@ class ConfigError(ChatopsError):
 
 class NotFound(ChatopsError):
     """An unknown connection, user, workspace or subscription."""
+
+
+class AlreadyExists(ChatopsError):
+    """A connection or grant with that name or id is already in the workspace."""
 
 
 class CommandError(ChatopsError):

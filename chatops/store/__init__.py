@@ -30,7 +30,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQL
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from sqlmodel import Session, SQLModel, col, select
 
-from chatops.errors import ChatopsError, NotFound, StoreError
+from chatops.errors import AlreadyExists, ChatopsError, NotFound, StoreError
 from chatops.findings import Finding, Status
 from chatops.model import Connection, Grant, SyncEvent, Workspace
 from chatops.ports import QuotaUsage, TokenSet, UsageWindow
@@ -69,10 +69,6 @@ _WRITE: Final = "chatops_write"  # execution option: this transaction will write
 _ID_ALPHABET: Final = string.ascii_lowercase + string.digits  # no '-' first: ids are CLI arguments
 
 __all__ = ["AlreadyExists", "Member", "RunSummary", "Store", "UndecryptableGrant", "new_id"]
-
-
-class AlreadyExists(ChatopsError):
-    """A connection or grant with that name or id is already in the workspace."""
 
 
 @dataclass(frozen=True, slots=True)
