@@ -154,8 +154,8 @@ class SyncstatusBot(TeamsActivityHandler):
         # Longer than the budget: say how many connections are being checked now, the card replaces it later.
         placeholder = await self._core.placeholder(request)
         sent = await turn_context.send_activity(render.activity(placeholder, workspace))
-        reference = TurnContext.get_conversation_reference(turn_context.activity)
-        self._tasks.start(self._finish(task, reference.serialize(), getattr(sent, "id", "") or ""),
+        reference = parse.serialized_reference(turn_context.activity)
+        self._tasks.start(self._finish(task, reference, getattr(sent, "id", "") or ""),
                           "syncstatus result")
 
     async def _finish(self, task: asyncio.Task[Reply], reference: dict[str, Any], activity_id: str) -> None:
@@ -215,7 +215,7 @@ class SyncstatusBot(TeamsActivityHandler):
         workspace = request.workspace_id
         task, reply = await self._within(self._core.handle_action(request), self._settings.invoke_budget_s)
         act = turn_context.activity
-        reference = TurnContext.get_conversation_reference(act).serialize()
+        reference = parse.serialized_reference(act)
         message_id = act.reply_to_id or ""
         if reply is None:
             # Teams stops waiting at 15 s: the clicker sees "Rechecking…" now, everyone the result later.

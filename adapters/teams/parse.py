@@ -89,10 +89,19 @@ def activity(body: Any) -> Activity:
         raise BadActivity(f"the activity does not match the Bot Framework schema ({type(exc).__name__})") from None
 
 
+def conversation_tenant(conversation: Any) -> str:
+    """conversation.tenantId: botbuilder 4.17 maps the attribute to "tenantID", so Teams' "tenantId" lands in
+    additional_properties; read both."""
+    if conversation is None:
+        return ""
+    extra = getattr(conversation, "additional_properties", None) or {}
+    return (_text(getattr(conversation, "tenant_id", None)) or _text(extra.get("tenantId"))).lower()
+
+
 def tenant_id(act: Activity) -> str:
     """channelData.tenant.id (Teams' own) or conversation.tenantId; both present must agree."""
     from_data = _text(_get(act.channel_data, "tenant", "id"))
-    from_conversation = _text(getattr(act.conversation, "tenant_id", None) if act.conversation else None)
+    from_conversation = conversation_tenant(act.conversation)
     if from_data and from_conversation and from_data.lower() != from_conversation.lower():
         raise BadActivity("the activity names two different tenants")
     return (from_data or from_conversation).lower()
@@ -120,12 +129,12 @@ def reference(act: Activity) -> ConversationRef:
         conversation_id = root_conversation_id(conversation_id)
         ref.conversation.id = conversation_id
     tenant = tenant_id(act)
-    if tenant and not getattr(ref.conversation, "tenant_id", None):
-        ref.conversation.tenant_id = tenant
+    data = ref.serialize()
+    data["conversation"]["tenantId"] = tenant  # see conversation_tenant()
     user = act.from_property
     return ConversationRef(
         workspace_id=workspace_id(tenant), conversation_id=conversation_id, platform=PLATFORM, kind=kind,
-        service_url=act.service_url, reference=ref.serialize(),
+        service_url=act.service_url, reference=data,
         team_id=_text(_get(act.channel_data, "team", "id")),
         channel_id=_text(_get(act.channel_data, "channel", "id")),
         user_id=_text(getattr(user, "aad_object_id", None)) if kind == "personal" and user else "",
@@ -136,6 +145,13 @@ def reference(act: Activity) -> ConversationRef:
 def conversation_reference(data: Mapping[str, Any]) -> ConversationReference:
     """A stored reference back into the SDK's type."""
     return ConversationReference().deserialize(dict(data))
+
+
+def serialized_reference(act: Activity) -> dict[str, Any]:
+    """The activity's reference as JSON, keeping the tenant botbuilder's serializer drops."""
+    data: dict[str, Any] = TurnContext.get_conversation_reference(act).serialize()
+    data.setdefault("conversation", {})["tenantId"] = tenant_id(act)
+    return data
 
 
 def bot_added(act: Activity) -> bool:

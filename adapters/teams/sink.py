@@ -133,7 +133,9 @@ class TeamsSink:
         conversation = getattr(ref.conversation, "id", None)
         if not conversation:
             raise DeliveryError("the conversation reference has no conversation id")
-        tenant = getattr(ref.conversation, "tenant_id", None) or ""
+        tenant = parse.conversation_tenant(ref.conversation)
+        if not tenant:
+            raise DeliveryError("the conversation reference names no tenant")
         return parse.workspace_id(tenant)
 
     async def post(self, reference: ConversationReference | Mapping[str, Any], card: Card, *, text: str = "") -> str:
