@@ -222,7 +222,9 @@ class FakeSlack:
 
     def _token(self, request: web.Request, params: Mapping[str, Any]) -> str:
         header = request.headers.get("Authorization", "")
-        return header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else str(params.get("token", ""))
+        if header.startswith("Bearer "):
+            return header.removeprefix("Bearer ").strip()
+        return str(params.get("token", ""))
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -247,7 +249,8 @@ class FakeSlack:
             return _error("invalid_auth")
         handler = {
             "auth.test": self._auth_test, "users.info": self._users_info, "chat.postMessage": self._post,
-            "chat.postEphemeral": self._post_ephemeral, "chat.update": self._update, "views.open": self._view_open,
+            "chat.postEphemeral": self._post_ephemeral, "chat.update": self._update,
+            "views.open": self._view_open,
             "views.publish": self._view_publish,
         }.get(method)
         if handler is None:
@@ -297,7 +300,8 @@ class FakeSlack:
         if problem is not None:
             return problem
         channel = str(params["channel"])
-        message = Message(channel, self._next_ts(), str(params.get("text", "")), list(params.get("blocks") or []))
+        message = Message(channel, self._next_ts(), str(params.get("text", "")),
+                          list(params.get("blocks") or []))
         self.messages[(channel, message.ts)] = message
         return _ok(channel=channel, ts=message.ts, message={
             "type": "message", "subtype": "bot_message", "text": message.text, "ts": message.ts,
@@ -373,7 +377,8 @@ class FakeSlack:
             team.bot_token = f"xoxe.xoxb-{team.id}-{secrets.token_hex(8)}"
             team.refresh_token = f"xoxe-1-{secrets.token_hex(8)}"
             return _ok(access_token=team.bot_token, token_type="bot", scope=",".join(team.scopes),
-                       bot_user_id=team.bot_user_id, app_id=team.app_id, team={"name": team.name, "id": team.id},
+                       bot_user_id=team.bot_user_id, app_id=team.app_id,
+                       team={"name": team.name, "id": team.id},
                        enterprise=None, is_enterprise_install=False, expires_in=team.expires_in or 43200,
                        refresh_token=team.refresh_token)
         team_id = self.codes.pop(str(params.get("code", "")), "")
@@ -382,10 +387,11 @@ class FakeSlack:
             return _error("invalid_code")
         body: dict[str, Any] = {
             "access_token": team.bot_token, "token_type": "bot", "scope": ",".join(team.scopes),
-            "bot_user_id": team.bot_user_id, "app_id": team.app_id, "team": {"name": team.name, "id": team.id},
+            "bot_user_id": team.bot_user_id, "app_id": team.app_id,
+            "team": {"name": team.name, "id": team.id},
             "enterprise": None, "is_enterprise_install": False,
-            "authed_user": {"id": next((u.id for (t, _), u in self.users.items() if t == team.id and u.is_admin),
-                                       "U0INSTALLER")},
+            "authed_user": {"id": next((u.id for (t, _), u in self.users.items()
+                                        if t == team.id and u.is_admin), "U0INSTALLER")},
         }
         if team.expires_in:
             body.update(expires_in=team.expires_in, refresh_token=team.refresh_token)
@@ -420,7 +426,8 @@ class FakeSlack:
             self.sockets.remove(ws)
         return ws
 
-    async def socket_send(self, kind: str, payload: Mapping[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+    async def socket_send(self, kind: str, payload: Mapping[str, Any],
+                          timeout: float = 5.0) -> dict[str, Any]:
         """Deliver an envelope ("slash_commands", "interactive", "events_api") and wait for the app's ack."""
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(lambda: bool(self.sockets)), timeout)
@@ -428,8 +435,8 @@ class FakeSlack:
         acked: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._acks[envelope_id] = acked
         await self.sockets[-1].send_json({"envelope_id": envelope_id, "type": kind, "payload": dict(payload),
-                                          "accepts_response_payload": kind != "events_api", "retry_attempt": 0,
-                                          "retry_reason": ""})
+                                          "accepts_response_payload": kind != "events_api",
+                                          "retry_attempt": 0, "retry_reason": ""})
         return await asyncio.wait_for(acked, timeout)
 
     # ------------------------------------------------------------ response_url
@@ -441,7 +448,9 @@ class FakeSlack:
         await self._record(Call("response_url", body, hook.team_id if hook else "", url=url))
         fault = self._fault("response_url")
         if fault is not None:  # response_url answers in plain text: 404 "expired_url" and the like
-            return self._rate_limited(fault) if fault.status == 429 else web.Response(status=404, text=fault.error)
+            if fault.status == 429:
+                return self._rate_limited(fault)
+            return web.Response(status=404, text=fault.error)
         if hook is None:
             return web.Response(status=404, text="no_active_hooks")
         if time.monotonic() - hook.created > RESPONSE_URL_LIFETIME_S:
@@ -459,8 +468,8 @@ class FakeSlack:
             hook.message.text, hook.message.blocks = text, blocks
         else:
             ephemeral = body.get("response_type", "ephemeral") != "in_channel"
-            hook.message = Message(hook.channel, self._next_ts(), text, blocks, user=hook.user if ephemeral else "",
-                                   ephemeral=ephemeral)
+            hook.message = Message(hook.channel, self._next_ts(), text, blocks,
+                                   user=hook.user if ephemeral else "", ephemeral=ephemeral)
             if not ephemeral:
                 self.messages[(hook.channel, hook.message.ts)] = hook.message
         return web.Response(text="ok")
@@ -501,8 +510,8 @@ class FakeSlack:
             payload["container"] = {"type": "view", "view_id": view.get("id", "")}
             payload["view"] = dict(view)
         elif message is not None:
-            payload["container"] = {"type": "message", "message_ts": message.ts, "channel_id": message.channel,
-                                    "is_ephemeral": message.ephemeral}
+            payload["container"] = {"type": "message", "message_ts": message.ts,
+                                    "channel_id": message.channel, "is_ephemeral": message.ephemeral}
             payload["channel"] = {"id": message.channel, "name": "general"}
             if not message.ephemeral:  # Slack leaves ephemeral messages out of the payload
                 payload["message"] = {"type": "message", "ts": message.ts, "text": message.text,
@@ -514,7 +523,8 @@ class FakeSlack:
     def event_body(team_id: str, event: Mapping[str, Any], event_id: str = "") -> bytes:
         envelope = {"token": "deprecated-verification-token", "team_id": team_id, "api_app_id": "A0CHATOPS",
                     "event": dict(event), "type": "event_callback",
-                    "event_id": event_id or f"Ev{secrets.token_hex(5).upper()}", "event_time": int(time.time()),
+                    "event_id": event_id or f"Ev{secrets.token_hex(5).upper()}",
+                    "event_time": int(time.time()),
                     "authorizations": [{"enterprise_id": None, "team_id": team_id, "user_id": "U0BOT",
                                         "is_bot": True, "is_enterprise_install": False}],
                     "is_ext_shared_channel": False}

@@ -47,7 +47,8 @@ def build(services: Services, settings: SlackSettings) -> SlackApp:
     return slack_app.build(settings, services.core, installs, public_url=config.public_url)
 
 
-def mount(web_app: web.Application, services: Services, settings: SlackSettings | None = None) -> SlackApp | None:
+def mount(web_app: web.Application, services: Services,
+          settings: SlackSettings | None = None) -> SlackApp | None:
     """Adds POST /slack/events (and the install routes in OAuth mode); nothing when Slack isn't configured."""
     settings = settings if settings is not None else SlackSettings.load()
     if settings.mode is SlackMode.OFF:
@@ -96,7 +97,8 @@ def _socket_mode(web_app: web.Application, slack: SlackApp) -> None:
 
     token = slack.settings.app_token.get_secret_value()
     if not token:
-        raise ConfigError("Socket Mode needs SLACK_APP_TOKEN (an xapp- app-level token with connections:write)")
+        raise ConfigError("SLACK_APP_TOKEN: Socket Mode needs an app-level token (xapp-...) "
+                          "with the connections:write scope")
     handler = AsyncSocketModeHandler(slack.bolt, token, web_client=slack_app.web_client(slack.settings))
 
     async def start(_: web.Application) -> None:

@@ -57,7 +57,8 @@ class StoreAuthorize(AsyncAuthorize):
     hold no installation for gets None, which bolt turns into the "not installed here" answer.
     """
 
-    def __init__(self, settings: SlackSettings, installs: SlackInstallationStore, client: AsyncWebClient) -> None:
+    def __init__(self, settings: SlackSettings, installs: SlackInstallationStore,
+                 client: AsyncWebClient) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._settings = settings
         self._installs = installs
@@ -164,7 +165,8 @@ class SlackApp:
     authorize: StoreAuthorize
 
 
-def build(settings: SlackSettings, core: Chatops, installs: SlackInstallationStore, *, public_url: str) -> SlackApp:
+def build(settings: SlackSettings, core: Chatops, installs: SlackInstallationStore, *,
+          public_url: str) -> SlackApp:
     """The AsyncApp for the configured mode; bolt reads nothing from the environment on its own."""
     from adapters.slack import handlers
 
@@ -175,7 +177,8 @@ def build(settings: SlackSettings, core: Chatops, installs: SlackInstallationSto
         oauth_settings = AsyncOAuthSettings(
             client_id=settings.client_id, client_secret=settings.client_secret.get_secret_value(),
             scopes=list(BOT_SCOPES), user_scopes=[], redirect_uri=public_url.rstrip("/") + REDIRECT_PATH,
-            install_path=INSTALL_PATH, redirect_uri_path=REDIRECT_PATH, authorization_url=settings.authorize_url,
+            install_path=INSTALL_PATH, redirect_uri_path=REDIRECT_PATH,
+            authorization_url=settings.authorize_url,
             install_page_rendering_enabled=False, installation_store=installs, state_store=installs,
             token_rotation_expiration_minutes=settings.token_rotation_minutes, logger=log,
         )

@@ -94,7 +94,8 @@ def register(slack: SlackApp) -> None:
 
     @app.command(COMMAND)
     async def syncstatus(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
-        origin = Origin(channel_id=str(command.get("channel_id", "")), user_id=str(command.get("user_id", "")),
+        origin = Origin(channel_id=str(command.get("channel_id", "")),
+                        user_id=str(command.get("user_id", "")),
                         response_url=str(command.get("response_url", "")))
         request: CommandRequest | None = None
         placeholder = WORKING
@@ -103,7 +104,8 @@ def register(slack: SlackApp) -> None:
                 request = await command_request(client, command)
                 placeholder = await core.placeholder(request)
         except TimeoutError:
-            log.warning("Slack ack sent before the placeholder was ready", extra={"team": command.get("team_id")})
+            log.warning("Slack ack sent before the placeholder was ready",
+                        extra={"team": command.get("team_id")})
         await ack(**render.response(placeholder))  # Slack hears back within 3 s, whatever the providers do
         if request is None:
             request = await command_request(client, command)
@@ -123,7 +125,7 @@ def register(slack: SlackApp) -> None:
     # ------------------------------------------------------------ buttons
 
     async def action_request(client: AsyncWebClient, body: dict[str, Any]) -> ActionRequest | None:
-        user = await who(client, parse.team_id(body), str(parse._get(body, "user", "id") or ""))
+        user = await who(client, parse.team_id(body), str(parse.dig(body, "user", "id") or ""))
         return parse.action_request(body, user)
 
     def origin_of(body: dict[str, Any], request: ActionRequest) -> Origin:
@@ -131,9 +133,10 @@ def register(slack: SlackApp) -> None:
         return Origin(channel_id=ref.channel_id if ref else "", user_id=request.user.user_id,
                       response_url=ref.response_url if ref else "")
 
-    async def answer(client: AsyncWebClient, body: dict[str, Any], request: ActionRequest, reply: Reply) -> None:
+    async def answer(client: AsyncWebClient, body: dict[str, Any], request: ActionRequest,
+                     reply: Reply) -> None:
         """A reply to a button: in place on a message, on the Home tab, or as an ephemeral line."""
-        if request.message is None:  # App Home: no response_url; refresh the tab, say anything else in a modal
+        if request.message is None:  # App Home has no response_url: refresh the tab, say the rest in a modal
             if reply.ephemeral or reply.card is None:
                 await open_modal(client, body, reply, title="chatops")
             await publish_home(client, parse.team_id(body), request.user)
@@ -152,7 +155,7 @@ def register(slack: SlackApp) -> None:
             await answer(client, body, request, reply)
             return
         origin = origin_of(body, request)
-        original = parse._get(body, "message", "blocks")
+        original = parse.dig(body, "message", "blocks")
         block_id = str(parse.clicked(body).get("block_id", ""))
         note = f"Rechecking… (asked by {request.user.name or 'you'})"
         if isinstance(original, list) and original:
@@ -164,19 +167,20 @@ def register(slack: SlackApp) -> None:
         reply = await core.handle_action(request)
         if not reply.replace_original and isinstance(original, list) and original:
             # refused: put the card back as it was, then say why
-            await sink.respond(origin, {"replace_original": True, "text": str(parse._get(body, "message", "text")
-                                                                              or "Sync status"),
-                                        "blocks": original})
+            text = str(parse.dig(body, "message", "text") or "Sync status")
+            await sink.respond(origin, {"replace_original": True, "text": text, "blocks": original})
         await sink.deliver(client, origin, reply)
 
     async def open_modal(client: AsyncWebClient, body: dict[str, Any], reply: Reply, *, title: str) -> None:
         try:
-            await client.views_open(trigger_id=str(body.get("trigger_id", "")), view=render.modal(reply, title=title))
+            await client.views_open(trigger_id=str(body.get("trigger_id", "")),
+                                    view=render.modal(reply, title=title))
         except SlackApiError as exc:
-            log.warning("Slack views.open failed: %s", exc.response.get("error"), extra={"method": "views.open"})
+            log.warning("Slack views.open failed: %s", exc.response.get("error"),
+                        extra={"method": "views.open"})
             ref = parse.message_ref(body)
             if ref is not None:
-                await sink.deliver(client, Origin(ref.channel_id, str(parse._get(body, "user", "id") or ""),
+                await sink.deliver(client, Origin(ref.channel_id, str(parse.dig(body, "user", "id") or ""),
                                                   ref.response_url), Reply(reply.text, ephemeral=True))
 
     @app.action(render.action_pattern(ActionKind.DETAILS))
@@ -259,7 +263,8 @@ async def home_cards(slack: SlackApp, workspace_id: str, user: ChatUser, *, page
     """
     core = slack.core
     everyone = await asyncio.to_thread(core.store.list_connections, workspace_id)
-    findings = {c.id: await asyncio.to_thread(core.store.latest_findings, workspace_id, c.id) for c in everyone}
+    findings = {c.id: await asyncio.to_thread(core.store.latest_findings, workspace_id, c.id)
+                for c in everyone}
     now = datetime.now(UTC)
     checked = [c for c in everyone if findings[c.id]]
     overall = Report.build(checked, [f for c in checked for f in findings[c.id]], now, now)
@@ -268,13 +273,15 @@ async def home_cards(slack: SlackApp, workspace_id: str, user: ChatUser, *, page
         health_lines.append(Line("No connections are set up in this workspace yet."))
     else:
         counts = overall.counts()
-        words = [f"{n} {STATUS_WORDS[s].lower()}" for s, n in sorted(counts.items(), key=lambda i: -i[0].rank) if n]
+        ranked = sorted(counts.items(), key=lambda item: -item[0].rank)
+        words = [f"{n} {STATUS_WORDS[status].lower()}" for status, n in ranked if n]
         if len(everyone) > len(checked):
             words.append(f"{len(everyone) - len(checked)} not checked yet")
         health_lines.append(Line(" · ".join(words), bold=True))
         causes = overall.cause_counts()
         if causes:
-            health_lines.append(Note("Top causes: " + ", ".join(f"{c.value} ({n})" for c, n in causes.most_common(3))))
+            top = ", ".join(f"{cause.value} ({n})" for cause, n in causes.most_common(3))
+            health_lines.append(Note(f"Top causes: {top}"))
     cards = [Card("Workspace health", tuple(health_lines))]
     request = CommandRequest(workspace_id, user, "")
     own = everyone if user.is_admin else await mine(core, request)
@@ -291,5 +298,6 @@ async def home_cards(slack: SlackApp, workspace_id: str, user: ChatUser, *, page
     if not own:
         cards.append(Card(title, (Header(title), Line(
             "You have no connections yet." if user.email else
-            "I could not read your email address from Slack, so I can't tell which connections are yours."),)))
+            "I could not read your email address from Slack, "
+            "so I can't tell which connections are yours."),)))
     return cards

@@ -34,7 +34,7 @@ def _scopes(value: Any) -> tuple[str, ...]:
 
 def from_slack(found: SlackInstallation | Bot) -> Installation:
     if not found.team_id or not found.bot_token:
-        raise ValueError("an installation needs a team id and a bot token (org-wide installs are not supported)")
+        raise ValueError("an installation needs a team id and a bot token (no org-wide installs)")
     return Installation(
         workspace_id=parse.workspace_id(found.team_id), platform=parse.PLATFORM, team_id=found.team_id,
         enterprise_id=found.enterprise_id or "", team_name=found.team_name or "", app_id=found.app_id or "",
@@ -51,7 +51,8 @@ def to_bot(inst: Installation) -> Bot:
         team_name=inst.team_name or None, bot_token=inst.bot_token.reveal(), bot_id=inst.bot_id,
         bot_user_id=inst.bot_user_id, bot_scopes=list(inst.bot_scopes),
         bot_refresh_token=inst.bot_refresh_token.reveal() or None,
-        bot_token_expires_at=int(inst.bot_token_expires_at.timestamp()) if inst.bot_token_expires_at else None,
+        bot_token_expires_at=(int(inst.bot_token_expires_at.timestamp())
+                              if inst.bot_token_expires_at else None),
         installed_at=(inst.installed_at or datetime.now(UTC)).timestamp(),
     )
 
@@ -83,7 +84,8 @@ class SlackInstallationStore(AsyncInstallationStore, AsyncOAuthStateStore):
     async def save(self, inst: Installation) -> None:
         """Keep the installation and make sure its workspace exists."""
         await asyncio.to_thread(self._store.ensure_workspace, Workspace(
-            inst.workspace_id, inst.team_name or inst.team_id, platform=parse.PLATFORM, external_id=inst.team_id))
+            inst.workspace_id, inst.team_name or inst.team_id, platform=parse.PLATFORM,
+            external_id=inst.team_id))
         await asyncio.to_thread(self.installations.save, inst)
         log.info("Slack workspace installed", extra={"workspace": inst.workspace_id})
 
@@ -106,7 +108,8 @@ class SlackInstallationStore(AsyncInstallationStore, AsyncOAuthStateStore):
         bot = to_bot(found)
         return SlackInstallation(
             app_id=bot.app_id, enterprise_id=bot.enterprise_id, team_id=bot.team_id, team_name=bot.team_name,
-            bot_token=bot.bot_token, bot_id=bot.bot_id, bot_user_id=bot.bot_user_id, bot_scopes=bot.bot_scopes,
+            bot_token=bot.bot_token, bot_id=bot.bot_id, bot_user_id=bot.bot_user_id,
+            bot_scopes=bot.bot_scopes,
             bot_refresh_token=bot.bot_refresh_token, bot_token_expires_at=bot.bot_token_expires_at,
             user_id=found.installer_user_id, installed_at=bot.installed_at,
         )

@@ -30,14 +30,14 @@ def workspace_id(team_id: str) -> str:
 
 def team_id(body: Mapping[str, Any]) -> str:
     """The team a request comes from: slash commands, interactivity and events each put it elsewhere."""
-    for value in (body.get("team_id"), _get(body, "team", "id"), _get(body, "user", "team_id"),
-                  _get(body, "view", "team_id"), _get(body, "event", "view", "team_id")):
+    for value in (body.get("team_id"), dig(body, "team", "id"), dig(body, "user", "team_id"),
+                  dig(body, "view", "team_id"), dig(body, "event", "view", "team_id")):
         if isinstance(value, str) and value:
             return value
     return ""
 
 
-def _get(body: Mapping[str, Any], *path: str) -> Any:
+def dig(body: Mapping[str, Any], *path: str) -> Any:
     value: Any = body
     for key in path:
         if not isinstance(value, Mapping):
@@ -84,7 +84,8 @@ def chat_user(user_id: str, found: SlackUser | None, admins: frozenset[str] = fr
     """The neutral user: Slack's admin and owner flags, or the configured admin list, make an admin."""
     if found is None:
         return ChatUser(PLATFORM, user_id, is_admin=user_id in admins)
-    admin = not found.deleted and (found.is_admin or user_id in admins or bool(found.email and found.email in admins))
+    listed = user_id in admins or bool(found.email and found.email in admins)
+    admin = not found.deleted and (found.is_admin or listed)
     return ChatUser(PLATFORM, user_id, email=found.email, name=found.name, is_admin=admin)
 
 
@@ -148,8 +149,8 @@ def message_ref(body: Mapping[str, Any]) -> MessageRef | None:
     assert isinstance(container, Mapping)
     if container.get("type") == "view":
         return None
-    channel = _text(container.get("channel_id")) or _text(_get(body, "channel", "id"))
-    ts = _text(container.get("message_ts")) or _text(_get(body, "message", "ts"))
+    channel = _text(container.get("channel_id")) or _text(dig(body, "channel", "id"))
+    ts = _text(container.get("message_ts")) or _text(dig(body, "message", "ts"))
     response_url = _text(body.get("response_url"))
     if not (channel or response_url):
         return None

@@ -1,4 +1,4 @@
-"""Card -> Block Kit through slack_sdk's block models, so Slack's limits are checked before anything is sent."""
+"""Card -> Block Kit through slack_sdk's block models, so Slack's limits are checked before sending."""
 
 from __future__ import annotations
 
@@ -160,7 +160,8 @@ def _fit(rendered: list[Block], limit: int, more: str) -> list[dict[str, Any]]:
 
 
 def card_blocks(card: Card, *, limit: int = MAX_MESSAGE_BLOCKS) -> list[dict[str, Any]]:
-    return _fit(blocks(card.blocks), limit, "This card is longer than Slack allows; click *Details* for all of it.")
+    return _fit(blocks(card.blocks), limit,
+                "This card is longer than Slack allows; click *Details* for all of it.")
 
 
 def fallback_text(reply: Reply) -> str:

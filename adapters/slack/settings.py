@@ -82,7 +82,7 @@ class SlackSettings(BaseSettings):
 
     @classmethod
     def load(cls, overrides: Mapping[str, str] | None = None) -> SlackSettings:
-        """From the environment and .env, `overrides` (SLACK_* / CHATOPS_SLACK_* names) winning; ConfigError."""
+        """From the environment and .env, `overrides` (SLACK_*, CHATOPS_SLACK_*) winning; ConfigError."""
         values: dict[str, Any] = {}
         fields = {name.upper(): name for name in cls.model_fields}
         for key, value in (overrides or {}).items():

@@ -72,13 +72,11 @@ class SlackSink:
         if await self.respond(origin, render.response(reply, replace_original=replace_original)):
             return "response_url"
         message = render.message(reply)
-        if reply.ephemeral and origin.channel_id:
-            if await self._call(client, "chat.postEphemeral", channel=origin.channel_id, user=origin.user_id,
-                                **message) is not None:
-                return "chat.postEphemeral"
-        elif origin.channel_id:
-            if await self._call(client, "chat.postMessage", channel=origin.channel_id, **message) is not None:
-                return "chat.postMessage"
+        if origin.channel_id:
+            method = "chat.postEphemeral" if reply.ephemeral else "chat.postMessage"
+            extra = {"user": origin.user_id} if reply.ephemeral else {}
+            if await self._call(client, method, channel=origin.channel_id, **extra, **message) is not None:
+                return method
         # The channel is out of reach (private, archived, bot not invited): the user's DM with the app.
         if origin.user_id and await self._call(client, "chat.postMessage", channel=origin.user_id,
                                                **message) is not None:
@@ -87,7 +85,8 @@ class SlackSink:
 
     async def update(self, client: AsyncWebClient, channel: str, ts: str, reply: Reply) -> bool:
         """Replace a posted message in place (chat.update)."""
-        return await self._call(client, "chat.update", channel=channel, ts=ts, **render.message(reply)) is not None
+        answer = await self._call(client, "chat.update", channel=channel, ts=ts, **render.message(reply))
+        return answer is not None
 
     async def _call(self, client: AsyncWebClient, method: str, **params: Any) -> dict[str, Any] | None:
         try:

@@ -90,7 +90,7 @@ def _context(workspace_id: str, which: str) -> str:
 
 
 class Installations:
-    """Installations, install states and processed events over the store's engine (sync; call via to_thread)."""
+    """Installations, install states and handled events on the store's engine (sync: call via to_thread)."""
 
     def __init__(self, engine: Engine, cipher: GrantCipher) -> None:
         self._engine = engine
@@ -104,7 +104,8 @@ class Installations:
             with self._engine.begin() as connection:
                 yield connection
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot {doing}: {str(getattr(exc, 'orig', None) or exc).splitlines()[0]}") from exc
+            problem = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise StoreError(f"cannot {doing}: {problem}") from exc
 
     # ------------------------------------------------------------ installations
 
@@ -118,7 +119,8 @@ class Installations:
             "team_name": inst.team_name, "app_id": inst.app_id, "bot_id": inst.bot_id,
             "bot_user_id": inst.bot_user_id, "bot_scopes": ",".join(inst.bot_scopes),
             "bot_token_enc": seal(inst.bot_token.reveal(), context=_context(inst.workspace_id, "bot")),
-            "bot_refresh_token_enc": seal(refresh, context=_context(inst.workspace_id, "refresh")) if refresh else "",
+            "bot_refresh_token_enc": (seal(refresh, context=_context(inst.workspace_id, "refresh"))
+                                      if refresh else ""),
             "bot_token_expires_at": inst.bot_token_expires_at, "installer_user_id": inst.installer_user_id,
             "key_id": self._cipher.key_id, "updated_at": now, "rotating_until": None,
         }
@@ -194,7 +196,8 @@ class Installations:
         table = ProcessedEventRow.__table__  # type: ignore[attr-defined]
         try:
             with self._engine.begin() as connection:
-                connection.execute(insert(table).values(workspace_id=workspace_id, key=key, seen_at=utc_now()))
+                connection.execute(insert(table).values(workspace_id=workspace_id, key=key,
+                                                        seen_at=utc_now()))
         except IntegrityError:
             return False
         except SQLAlchemyError as exc:
