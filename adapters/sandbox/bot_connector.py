@@ -36,6 +36,7 @@ class Recorded:
     body: Any = None
     authorization: str = ""
     status: int = 200
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 @dataclass(slots=True)
@@ -121,7 +122,7 @@ class BotConnector:
             method=request.method, path=request.path, operation=operation,
             conversation_id=request.match_info.get("conversation", ""),
             activity_id=request.match_info.get("activity", ""), body=body,
-            authorization=request.headers.get("Authorization", ""), status=status))
+            authorization=request.headers.get("Authorization", ""), status=status, at=time.monotonic()))
         assert self._changed is not None
         async with self._changed:
             self._changed.notify_all()

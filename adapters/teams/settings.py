@@ -140,8 +140,9 @@ class TeamsSettings(BaseSettings):
             return False
         if parts.scheme == "https" and host in SERVICE_URL_HOSTS and parts.port in (None, 443):
             return True
-        if self.demo and not self.authenticated and host in LOOPBACK_HOSTS and parts.scheme in ("http", "https"):
-            return True  # the demo sandbox plays Teams on this machine, and holds no token to leak
+        if (self.demo and not self.authenticated and not self.extra_hosts and host in LOOPBACK_HOSTS
+                and parts.scheme in ("http", "https")):
+            return True  # the demo sandbox plays Teams on this machine, and there is no token to leak
         return parts.scheme in ("http", "https") and (netloc in self.extra_hosts or host in self.extra_hosts)
 
     def bot_configuration(self) -> BotConfiguration:

@@ -7,7 +7,8 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -58,7 +59,11 @@ class Backoff:
 
 
 class Pacer:
-    """Keeps sends to one conversation inside Teams' per-thread windows by waiting, never by dropping."""
+    """Keeps sends to one conversation inside Teams' per-thread windows by waiting, never by dropping.
+
+    Sends to one conversation go one at a time (in order), and each is counted when its answer came back, so
+    the windows hold where Teams counts them too.
+    """
 
     def __init__(self, windows: tuple[tuple[float, int], ...] = SEND_WINDOWS, sleep: Sleep = asyncio.sleep) -> None:
         self._windows = windows
@@ -66,7 +71,8 @@ class Pacer:
         self._sent: dict[str, deque[float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def wait(self, conversation_id: str) -> None:
+    @asynccontextmanager
+    async def slot(self, conversation_id: str) -> AsyncIterator[None]:
         lock = self._locks.setdefault(conversation_id, asyncio.Lock())
         async with lock:
             sent = self._sent.setdefault(conversation_id, deque())
@@ -81,9 +87,12 @@ class Pacer:
                     if len(recent) >= count:
                         wait = max(wait, span - (now - recent[-count]))
                 if wait <= 0:
-                    sent.append(now)
-                    return
+                    break
                 await self._sleep(wait)
+            try:
+                yield
+            finally:
+                sent.append(time.monotonic())
 
 
 def _status(exc: BaseException) -> int | None:
@@ -160,6 +169,7 @@ class TeamsSink:
 
     async def _turn(self, ref: ConversationReference, send: Callable[[TurnContext], Awaitable[T]]) -> T:
         result: list[T] = []
+        failed: list[DeliveryError] = []
 
         async def callback(ctx: TurnContext) -> None:
             ctx.activity.id = None  # a new top-level message, not a reply to the continuation's made-up id
@@ -167,18 +177,25 @@ class TeamsSink:
             config = getattr(client, "config", None)
             if config is not None and hasattr(config, "retry_policy"):
                 config.retry_policy.retries = 0  # one retry policy, ours (msrest would retry 5xx on its own)
-            result.append(await self._retrying(ref, lambda: send(ctx)))
+            try:
+                result.append(await self._retrying(ref, lambda: send(ctx)))
+            except DeliveryError as exc:  # kept from the adapter's on_turn_error: the caller decides
+                failed.append(exc)
 
         await self._adapter.continue_conversation(ref, callback, self._app_id)  # type: ignore[arg-type]
+        if failed:
+            raise failed[0]
+        if not result:
+            raise DeliveryError("the message could not be sent (see the log for the incident)")
         return result[0]
 
     async def _retrying(self, ref: ConversationReference, call: Callable[[], Awaitable[T]]) -> T:
         conversation = str(ref.conversation.id)
         attempt = 0
         while True:
-            await self._pacer.wait(conversation)
             try:
-                return await call()
+                async with self._pacer.slot(conversation):
+                    return await call()
             except (HttpOperationError, ClientRequestError) as exc:
                 status = _status(exc)
                 if status not in RETRY_STATUSES or attempt >= self._backoff.retries:
