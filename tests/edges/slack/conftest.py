@@ -161,7 +161,10 @@ async def start_bot(fake: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyP
     key = GrantCipher.generate_key()
 
     async def start(mode: str = "oauth", provider_port: int | None = None, env: dict[str, str] | None = None,
-                    install: tuple[str, ...] = (ACME, OTHER), socket: bool = False) -> Bot:
+                    install: tuple[str, ...] | None = None, socket: bool = False,
+                    seed: dict[str, str] | None = None, providers: dict[str, str] | None = None) -> Bot:
+        seed = seed if seed is not None else {ACME: CONNECTIONS, OTHER: OTHER_CONNECTIONS}
+        install = install if install is not None else tuple(seed)
         for name in ("SLACK_BOT_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_APP_TOKEN",
                      "SLACK_ADMIN_USERS", "SLACK_SIGNING_SECRET"):
             monkeypatch.delenv(name, raising=False)
@@ -178,7 +181,7 @@ async def start_bot(fake: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyP
         overrides = {"CHATOPS_DATA_DIR": str(tmp_path), "CHATOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
                      "CHATOPS_ENCRYPTION_KEYS": key, "CHATOPS_PUBLIC_URL": "http://127.0.0.1:1",
                      "CHATOPS_CHECK_TIMEOUT_S": "1", "CHATOPS_DEADLINE_S": "3",
-                     **provider_env(provider_port or closed_port())}
+                     **(providers or provider_env(provider_port or closed_port()))}
         services = build(Config.load(overrides))
         if socket:
             from adapters.slack import SOCKET_MODE
@@ -187,7 +190,7 @@ async def start_bot(fake: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyP
         app = build_app(services)
         slack = app[SLACK]
         store = services.store
-        for team, text in ((ACME, CONNECTIONS), (OTHER, OTHER_CONNECTIONS)):
+        for team, text in seed.items():
             workspace = f"slack:{team}"
             await asyncio.to_thread(store.ensure_workspace, Workspace(workspace, team, "slack", team))
             if not await asyncio.to_thread(store.list_connections, workspace):  # a second replica shares the DB
