@@ -542,3 +542,32 @@ async def test_an_overview_of_many_connections_pages_in_place(start_bot: StartBo
     assert page.params["replace_original"] is True
     assert "Page 2 of 2" in text_of(valid(page.params["blocks"]))
     assert card.blocks == page.params["blocks"]  # the same message, now on page 2
+
+
+async def test_fifty_concurrent_commands_are_all_acked_well_within_three_seconds(start_bot: StartBot) -> None:
+    bot: Bot = await start_bot()
+    users = ["U0ANA", "U0BEN", "U0ADMIN", "U0NOBODY"]
+
+    answers = await asyncio.gather(*(bot.command(ACME, users[n % 4]) for n in range(50)))
+
+    assert [status for status, _ in answers] == [200] * 50
+    ordered = sorted(bot.ack_seconds)
+    assert ordered[-1] < 3.0, ordered[-5:]
+    assert ordered[len(ordered) // 2] < 1.0
+    await bot.responses(50, timeout=60)
+
+
+async def test_no_bot_token_reaches_the_logs(start_bot: StartBot, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    bot: Bot = await start_bot()
+    await bot.command(ACME, "U0ANA")
+    card = card_of(bot, (await bot.responses(1))[0].url)
+    await bot.click(ACME, "U0ANA", card, "chatops:details")
+    await bot.fake.wait_for("views.open")
+
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "users.info" in logged  # the Web API calls were logged, at debug level
+    for team in bot.fake.teams.values():
+        assert team.bot_token not in logged
