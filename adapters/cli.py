@@ -429,6 +429,20 @@ def manifest_slack(
         sys.stdout.write(manifest(url, socket_mode=socket))
 
 
+@manifest_app.command("teams")
+def manifest_teams(
+    app_id: Annotated[str, typer.Option("--app-id", help="The bot's Microsoft App ID (Azure Bot registration).")],
+    url: Annotated[str, typer.Option("--url", help="The public https URL chatops serve is reached at.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the app package.")] = Path("app.zip"),
+) -> None:
+    """Build the Teams app package (manifest/teams/) to upload in Teams -> Apps -> Upload a custom app."""
+    from adapters.teams import package
+
+    with _errors():
+        written = package(app_id, url, out)
+    _console().print(f"Wrote {written}: upload it in Teams (Apps -> Manage your apps -> Upload an app).")
+
+
 def main() -> None:  # pragma: no cover - console script entry for `python -m adapters.cli`
     app()
 
