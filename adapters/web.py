@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from adapters import slack
+from adapters import slack, teams
 from adapters.wiring import Services
 from chatops.errors import StoreError
 
@@ -37,6 +37,7 @@ def build_app(services: Services) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     slack.mount(app, services)  # POST /slack/events (+ install routes); nothing when Slack is not configured
+    teams.mount(app, services)  # POST /api/messages; nothing without MICROSOFT_APP_ID or the Teams demo
 
     async def close(_: web.Application) -> None:
         await services.close()
