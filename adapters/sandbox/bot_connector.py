@@ -285,10 +285,10 @@ async def deliver(bot_url: str, activity: Mapping[str, Any] | str | bytes, *, to
     if token:
         headers["Authorization"] = f"Bearer {token}"
     data = activity if isinstance(activity, str | bytes) else json.dumps(activity)
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
-        async with session.post(bot_url, data=data, headers=headers) as response:
-            text = await response.text()
-            try:
-                return response.status, json.loads(text) if text else None
-            except ValueError:
-                return response.status, text
+    async with (aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session,
+                session.post(bot_url, data=data, headers=headers) as response):
+        text = await response.text()
+        try:
+            return response.status, json.loads(text) if text else None
+        except ValueError:
+            return response.status, text

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
-from botbuilder.core import InvokeResponse, TurnContext
-from botbuilder.core.bot_framework_adapter import BotFrameworkAdapter
-from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-from botbuilder.schema import Activity, ActivityTypes
+from botbuilder.core import InvokeResponse, TurnContext  # type: ignore[import-untyped]
+from botbuilder.core.bot_framework_adapter import BotFrameworkAdapter  # type: ignore[import-untyped]
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication  # type: ignore[import-untyped]
+from botbuilder.schema import Activity, ActivityTypes  # type: ignore[import-untyped]
 
 from adapters.teams import parse
 from adapters.teams.auth import ChannelAuthentication, OpenIdKeys, Refused, TokenValidator
@@ -112,7 +112,7 @@ def build(settings: TeamsSettings, core: Chatops) -> TeamsApp:
                     type=ActivityTypes.invoke_response, value=InvokeResponse(status=200, body=body))
             elif act.type == ActivityTypes.message:
                 await turn_context.send_activity(Activity(type=ActivityTypes.message, text=text, text_format="plain"))
-        except Exception:  # the log line above is what matters
+        except Exception:  # noqa: BLE001 - the log line above is what matters
             log.warning("could not tell the user about incident %s", code)
 
     adapter.on_turn_error = on_error

@@ -18,8 +18,8 @@ from typing import Any, Final
 
 import aiohttp
 import jwt
-from botbuilder.schema import Activity
-from botframework.connector.auth import (
+from botbuilder.schema import Activity  # type: ignore[import-untyped]
+from botframework.connector.auth import (  # type: ignore[import-untyped]
     AuthenticateRequestResult,
     AuthenticationConstants,
     BotFrameworkAuthentication,
@@ -27,7 +27,7 @@ from botframework.connector.auth import (
     ConnectorFactory,
     UserTokenClient,
 )
-from botframework.connector.skills import BotFrameworkClient
+from botframework.connector.skills import BotFrameworkClient  # type: ignore[import-untyped]
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import RSAAlgorithm
 
@@ -174,7 +174,7 @@ class TokenValidator:
         return claims
 
 
-class ChannelAuthentication(BotFrameworkAuthentication):
+class ChannelAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
     """ConfigurationBotFrameworkAuthentication with inbound validation done by TokenValidator.
 
     Without a validator (the demo sandbox) every activity is accepted anonymously, and outbound calls carry
@@ -211,7 +211,7 @@ class ChannelAuthentication(BotFrameworkAuthentication):
         return self._inner.create_bot_framework_client()
 
     def get_originating_audience(self) -> str:
-        return self._inner.get_originating_audience()
+        return str(self._inner.get_originating_audience())
 
     async def authenticate_channel_request(self, auth_header: str) -> ClaimsIdentity:
         raise Refused(403, "skill requests are not supported")

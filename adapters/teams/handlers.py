@@ -8,9 +8,9 @@ import secrets
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Final
 
-from botbuilder.core import InvokeResponse, TurnContext
-from botbuilder.core.teams import TeamsActivityHandler
-from botbuilder.schema import Activity, ActivityTypes
+from botbuilder.core import InvokeResponse, TurnContext  # type: ignore[import-untyped]
+from botbuilder.core.teams import TeamsActivityHandler  # type: ignore[import-untyped]
+from botbuilder.schema import Activity, ActivityTypes  # type: ignore[import-untyped]
 
 from adapters.teams import parse, render
 from adapters.teams.sink import DeliveryError, TeamsSink
@@ -66,7 +66,7 @@ class Tasks:
         await asyncio.gather(*pending, return_exceptions=True)
 
 
-class SyncstatusBot(TeamsActivityHandler):
+class SyncstatusBot(TeamsActivityHandler):  # type: ignore[misc]
     """The Teams bot: parse, call the core, render. Every answer fits Teams' 15-second window."""
 
     def __init__(self, core: Chatops, settings: TeamsSettings, sink: TeamsSink, conversations: Conversations,
@@ -220,8 +220,8 @@ class SyncstatusBot(TeamsActivityHandler):
         if reply is None:
             # Teams stops waiting at 15 s: the clicker sees "Rechecking…" now, everyone the result later.
             self._tasks.start(self._finish(task, reference, message_id), f"{request.kind.value} result")
-            return _invoke(Reply(RECHECKING, card=text_card(RECHECKING, ["The result replaces this card when the "
-                                                                          "check is done."])), workspace)
+            return _invoke(Reply(RECHECKING, card=text_card(RECHECKING, [("The result replaces this card when the "
+                                                                          "check is done.")])), workspace)
         if reply.replace_original and reply.card is not None and message_id:
             # The invoke answer replaces the card for the clicker only; update it for everyone else too.
             self._tasks.start(self._update_for_all(reference, message_id, reply), "card update")

@@ -11,11 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from botbuilder.core import TurnContext
-from botbuilder.core.teams import TeamsInfo
-from botbuilder.schema import Activity, ChannelAccount, ConversationReference
-from msrest.exceptions import DeserializationError, HttpOperationError
-from msrest.exceptions import SerializationError as MsrestSerializationError
+from botbuilder.core import TurnContext  # type: ignore[import-untyped]
+from botbuilder.core.teams import TeamsInfo  # type: ignore[import-untyped]
+from botbuilder.schema import Activity, ChannelAccount, ConversationReference  # type: ignore[import-untyped]
+from msrest import exceptions as msrest_errors
 
 from chatops.chat import ActionRequest, ChatUser, CommandRequest, MessageRef
 from chatops.findings import ActionKind
@@ -85,7 +84,7 @@ def activity(body: Any) -> Activity:
         raise BadActivity("the activity's entities are not a list")
     try:
         return Activity().deserialize(body)
-    except (DeserializationError, MsrestSerializationError, TypeError, ValueError, AttributeError) as exc:
+    except (msrest_errors.ClientException, TypeError, ValueError, AttributeError) as exc:
         raise BadActivity(f"the activity does not match the Bot Framework schema ({type(exc).__name__})") from None
 
 
@@ -341,7 +340,7 @@ class Directory:
             return hit[1]
         try:
             account = await TeamsInfo.get_member(turn_context, member_id)
-        except (HttpOperationError, OSError, ValueError, TypeError, KeyError) as exc:
+        except (msrest_errors.ClientException, OSError, ValueError, TypeError, KeyError) as exc:
             log.warning("Teams roster look-up failed: %s", getattr(exc, "message", None) or type(exc).__name__,
                         extra={"tenant": tenant, "member": member_id})
             return None

@@ -7,12 +7,16 @@ import re
 from collections.abc import Sequence
 from typing import Any, Final
 
-from botbuilder.schema import Activity, ActivityTypes, Attachment
-from botbuilder.schema import AdaptiveCardInvokeResponse
+from botbuilder.schema import (  # type: ignore[import-untyped]
+    Activity,
+    ActivityTypes,
+    AdaptiveCardInvokeResponse,
+    Attachment,
+)
 
 from adapters.teams.parse import ACTION_MARK, VERB_PREFIX
-from chatops.cards import Button, Buttons, Card, Divider, Facts, Header, Line, Note, Steps
 from chatops.cards import Block as CardBlock
+from chatops.cards import Button, Buttons, Card, Divider, Facts, Header, Line, Note, Steps
 from chatops.chat import Reply
 from chatops.findings import ActionKind, Status
 

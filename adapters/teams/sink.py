@@ -12,8 +12,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
-from botbuilder.core import BotAdapter, TurnContext
-from botbuilder.schema import Activity, ConversationReference, ResourceResponse
+from botbuilder.core import BotAdapter, TurnContext  # type: ignore[import-untyped]
+from botbuilder.schema import Activity, ConversationReference, ResourceResponse  # type: ignore[import-untyped]
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from adapters.teams import parse, render
@@ -54,7 +54,7 @@ class Backoff:
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(max(retry_after, 0.0), MAX_RETRY_AFTER_S)
-        delay = min(self.base_s * 2 ** attempt, self.cap_s)
+        delay: float = min(self.base_s * 2.0 ** attempt, self.cap_s)
         return delay * random.uniform(1 - self.jitter, 1 + self.jitter)
 
 
@@ -182,7 +182,7 @@ class TeamsSink:
             except DeliveryError as exc:  # kept from the adapter's on_turn_error: the caller decides
                 failed.append(exc)
 
-        await self._adapter.continue_conversation(ref, callback, self._app_id)  # type: ignore[arg-type]
+        await self._adapter.continue_conversation(ref, callback, self._app_id)
         if failed:
             raise failed[0]
         if not result:

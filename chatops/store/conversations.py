@@ -176,5 +176,5 @@ class Conversations:
         except IntegrityError:
             return False
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot remember the activity: {str(getattr(exc, 'orig', None) or exc)}") from exc
+            raise StoreError(f"cannot remember the activity: {getattr(exc, 'orig', None) or exc!s}") from exc
         return True
