@@ -1,0 +1,1 @@
+"""The offline sandbox: a provider simulator speaking the real wire formats, driven by scenario files."""
