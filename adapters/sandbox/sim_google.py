@@ -682,7 +682,7 @@ ROUTES: Final = (
     ),
 )
 
-# Endpoints the Google client calls that provider-apis.md does not list yet; served only with extras=True.
+# Endpoints the Google client calls that provider-apis.md does not list yet (served too; see EXTRA_ROUTES in simulator.py).
 EXTRA_ROUTES: Final = (
     Route(
         "GET",

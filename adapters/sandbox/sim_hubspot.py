@@ -641,7 +641,7 @@ ROUTES: Final = (
     ),
 )
 
-# Endpoints the HubSpot client calls that provider-apis.md does not list yet; served only with extras=True.
+# Endpoints the HubSpot client calls that provider-apis.md does not list yet (served too; see EXTRA_ROUTES in simulator.py).
 EXTRA_ROUTES: Final = (
     Route(
         "POST",

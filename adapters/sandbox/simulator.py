@@ -13,17 +13,12 @@ so the real provider clients run against it unchanged:
 
 EXTRA_ROUTES are endpoints the provider clients call that provider-apis.md does not list yet (Gmail message
 metadata, Calendar events, Graph's calendar resource, HubSpot contact search and tasks, Dataverse contacts,
-tasks and time zones). They are served only with `extras=True`, so by default the simulator serves exactly
-the documented endpoints; the demo needs them for its calendar and test-sync checks.
-
-Run one by hand with `python -m adapters.sandbox.simulator [scenario] [--port N] [--extras]`.
+tasks and time zones); each names its vendor reference, and the simulator serves them too, since the clients
+call them. Run one by hand with `chatops simulator --scenario demo --port N`.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -44,8 +39,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     *sim_dynamics.ROUTES,
 )
 # Endpoints the provider clients call that provider-apis.md does not list (yet): the write probe, contact
-# lookups, Gmail message metadata, Calendar events, Graph's calendar resource, Dataverse time zones. Served
-# only when asked for (`extras=True`), so a default simulator serves exactly what provider-apis.md documents.
+# lookups, Gmail message metadata, Calendar events, Graph's calendar resource, Dataverse time zones.
 EXTRA_ROUTES: Final[tuple[Route, ...]] = (
     *sim_google.EXTRA_ROUTES,
     *sim_microsoft.EXTRA_ROUTES,
@@ -97,17 +91,11 @@ async def _wake_hanging(app: web.Application) -> None:
     app[SIM_STATE].closing().set()
 
 
-def build_simulator(
-    scenario: Scenario, *, clock: Clock | None = None, extras: bool = False
-) -> web.Application:
-    """The simulator as an aiohttp application, for a runner of your own or aiohttp's test client.
-
-    Args:
-        extras: also serve EXTRA_ROUTES, the endpoints the clients call beyond provider-apis.md.
-    """
+def build_simulator(scenario: Scenario, *, clock: Clock | None = None) -> web.Application:
+    """The simulator as an aiohttp application, for a runner of your own or aiohttp's test client."""
     app = web.Application(middlewares=[_provider_not_found])
     app[SIM_STATE] = SimState(scenario, clock or SystemClock())
-    for route in (*ROUTES, *EXTRA_ROUTES) if extras else ROUTES:
+    for route in (*ROUTES, *EXTRA_ROUTES):
         app.router.add_route(route.method, route.full_path, with_replies(route.handler, route.after))
     app.on_shutdown.append(_wake_hanging)
     return app
@@ -163,15 +151,10 @@ async def start_simulator(
     port: int = 0,
     *,
     clock: Clock | None = None,
-    extras: bool = False,
 ) -> RunningSimulator:
-    """Serve a scenario (or a built-in scenario name or file path) on host:port; port 0 picks a free one.
-
-    Args:
-        extras: also serve EXTRA_ROUTES (see there); the demo wants them for the test sync and calendar reads.
-    """
+    """Serve a scenario (or a built-in scenario name or file path) on host:port; port 0 picks a free one."""
     loaded = load_scenario(scenario) if isinstance(scenario, str) else scenario
-    app = build_simulator(loaded, clock=clock, extras=extras)
+    app = build_simulator(loaded, clock=clock)
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -179,31 +162,3 @@ async def start_simulator(
     bound_port = runner.addresses[0][1]
     shown = f"[{host}]" if ":" in host else host
     return RunningSimulator(loaded, f"http://{shown}:{bound_port}", app, runner)
-
-
-async def _serve(name: str, host: str, port: int, extras: bool) -> None:
-    running = await start_simulator(name, host, port, extras=extras)
-    print(f"provider simulator for scenario {running.scenario.name!r} at {running.base_url}")
-    for key, value in running.settings_env().items():
-        print(f"{key}={value}")
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await running.stop()
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "scenario", nargs="?", default="demo", help="built-in scenario name or file (default: demo)"
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--extras", action="store_true", help="also serve the endpoints in EXTRA_ROUTES")
-    args = parser.parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.scenario, args.host, args.port, args.extras))
-
-
-if __name__ == "__main__":
-    main()

@@ -18,7 +18,7 @@ def shown(blocks: list[dict]) -> str:
 
 
 async def test_the_demo_organisation_works_end_to_end_in_slack(start_bot: StartBot, fake: FakeSlack) -> None:
-    running = await simulator.start_simulator("demo", extras=True)
+    running = await simulator.start_simulator("demo")
     try:
         fake.add_team(DEMO, running.scenario.organisation.name)
         ids = {}
