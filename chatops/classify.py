@@ -132,8 +132,8 @@ def _signature(entry: Any, number: int) -> Signature:
 # --- masking and templates -----------------------------------------------------------------------------------
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
-_ISO = (r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?(?:[.,]\d+)?"
-        r"(?:\s?(?:Z|UTC|GMT)|[+-]\d\d:?\d\d)?")
+_ISO = (r"\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d)?(?:[.,]\d+)?"
+        r"(?:\s?(?:Z|UTC|GMT)|[+-]\d\d:?\d\d)?)?(?![\d:])")
 _TIMESTAMP = (rf"(?:{_ISO}|\d{{4}}/\d\d/\d\d \d\d:\d\d:\d\d(?:[.,]\d+)?"
               rf"|{_MONTH} [ \d]\d \d\d:\d\d:\d\d|\d\d/{_MONTH}/\d{{4}}:\d\d:\d\d:\d\d [+-]\d{{4}}"
               r"|1\d{9}(?:\.\d+)?(?!\d))")
