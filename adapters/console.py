@@ -45,7 +45,8 @@ def _print_connection(console: Console, part: ConnectionReport) -> None:
     table.add_column("cause", no_wrap=True)
     table.add_column("finding")
     for f in part.findings:
-        table.add_row(status_text(f.status), f.check, f.cause.value if f.status is not Status.OK else "",
+        shown = f.status not in (Status.OK, Status.SKIPPED)
+        table.add_row(status_text(f.status), f.check, f.cause.value if shown else "",
                       Text(f.summary))
     console.print(table)
     for f in part.problems:

@@ -93,6 +93,7 @@ class QuotaUsage:
     limit: int
     window: UsageWindow = UsageWindow.DAILY
     resets_at: datetime | None = None
+    label: str = field(default="", compare=False)  # what a person calls it: "10-second API limit"
 
 
 class SyncState(StrEnum):

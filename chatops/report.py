@@ -25,6 +25,9 @@ class ConnectionReport:
 
     @property
     def status(self) -> Status:
+        """The worst finding; SKIPPED ("not checked") when nothing was checked yet."""
+        if not self.findings:
+            return Status.SKIPPED
         return worst(f.status for f in self.findings)
 
     @property

@@ -81,12 +81,13 @@ def rate_limit_usage(headers: httpx.Headers | Mapping[str, str]) -> tuple[QuotaU
     """
     lowered = {key.lower(): value for key, value in headers.items()}
     usage: list[QuotaUsage] = []
-    for name, limit in ((BURST_HEADER, REQUESTS_PER_WINDOW), (TIME_HEADER, EXECUTION_SECONDS_PER_WINDOW)):
+    for name, limit, label in ((BURST_HEADER, REQUESTS_PER_WINDOW, "requests per 5 minutes"),
+                               (TIME_HEADER, EXECUTION_SECONDS_PER_WINDOW, "execution time per 5 minutes")):
         remaining = _number(lowered.get(name))
         if remaining is None:
             continue
         limit = max(limit, remaining)  # the documented limits can change; never report negative use
-        usage.append(QuotaUsage(name, used=limit - remaining, limit=limit, window=UsageWindow.BURST))
+        usage.append(QuotaUsage(name, used=limit - remaining, limit=limit, window=UsageWindow.BURST, label=label))
     return tuple(usage)
 
 

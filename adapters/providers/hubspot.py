@@ -38,9 +38,9 @@ DAILY: Final = "X-HubSpot-RateLimit-Daily"
 SECONDLY: Final = "X-HubSpot-RateLimit-Secondly"
 INTERVAL: Final = "X-HubSpot-RateLimit-Max"  # the rolling window of -Interval-Milliseconds (10 s)
 _HEADER_PAIRS: Final = (
-    (DAILY, "X-HubSpot-RateLimit-Daily-Remaining", UsageWindow.DAILY),
-    (SECONDLY, "X-HubSpot-RateLimit-Secondly-Remaining", UsageWindow.SECONDLY),
-    (INTERVAL, "X-HubSpot-RateLimit-Remaining", UsageWindow.SECONDLY),
+    (DAILY, "X-HubSpot-RateLimit-Daily-Remaining", UsageWindow.DAILY, "daily API limit"),
+    (SECONDLY, "X-HubSpot-RateLimit-Secondly-Remaining", UsageWindow.SECONDLY, "per-second API limit"),
+    (INTERVAL, "X-HubSpot-RateLimit-Remaining", UsageWindow.SECONDLY, "10-second API limit"),
 )
 _NUMERIC_ID = re.compile(r"^\d{1,20}$")
 # The camelCase rendering of the token response on one HubSpot reference page (provider-apis.md H1).
@@ -59,10 +59,10 @@ def rate_limit_usage(headers: httpx.Headers | Mapping[str, str]) -> tuple[QuotaU
     """
     lowered = {key.lower(): value for key, value in headers.items()}
     usage: list[QuotaUsage] = []
-    for limit_name, remaining_name, window in _HEADER_PAIRS:
+    for limit_name, remaining_name, window, label in _HEADER_PAIRS:
         limit, remaining = _int(lowered.get(limit_name.lower())), _int(lowered.get(remaining_name.lower()))
         if limit is not None and remaining is not None:
-            usage.append(QuotaUsage(limit_name, used=limit - remaining, limit=limit, window=window))
+            usage.append(QuotaUsage(limit_name, used=limit - remaining, limit=limit, window=window, label=label))
     return tuple(usage)
 
 

@@ -90,7 +90,8 @@ def limit_info(value: str | None) -> tuple[QuotaUsage, ...]:
         if key == "api-usage":
             usage.append(QuotaUsage(DAILY_API_REQUESTS, used, limit, UsageWindow.DAILY))
         elif key == "api-bursts":  # hours over the daily limit used / the monthly entitlement
-            usage.append(QuotaUsage("api-bursts", used, limit, UsageWindow.BURST))
+            usage.append(QuotaUsage("api-bursts", used, limit, UsageWindow.BURST,
+                                    label="monthly allowance of hours over the daily limit"))
         elif key == "per-app-api-usage":
             usage.append(QuotaUsage(f"{DAILY_API_REQUESTS} ({match['app'] or 'this app'})", used, limit))
     return tuple(usage)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-from chatops.checks import credentials, network
+from chatops.checks import calendar, credentials, identity, network, quota, schedule, synclog, testsync
 from chatops.checks.base import CheckSpec
 
 CHECKS: Final[Mapping[str, CheckSpec]] = MappingProxyType({
@@ -14,5 +14,11 @@ CHECKS: Final[Mapping[str, CheckSpec]] = MappingProxyType({
     for spec in (
         credentials.CHECK,
         network.CHECK,
+        quota.CHECK,
+        identity.CHECK,
+        schedule.CHECK,
+        calendar.CHECK,
+        synclog.CHECK,
+        testsync.CHECK,
     )
 })

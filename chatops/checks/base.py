@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from chatops.checks import reasons
-from chatops.errors import AuthError, ProviderError
+from chatops.errors import AuthError, PermissionDenied, ProviderError
 from chatops.findings import Action, ActionKind, Cause, Evidence, Finding, Status
 from chatops.model import Connection, Grant, GrantRole, Provider, SyncEvent
 from chatops.ports import Clock, NetworkProbe, Providers, QuotaUsage, TokenSet
@@ -96,6 +96,22 @@ class Session:
             return grant.access_token.reveal()
         return (await self.refresh(grant)).access_token
 
+    def is_refresh_failure(self, exc: BaseException) -> bool:
+        """Whether `exc` is a grant refresh's failure (the credentials check reports it; others need not)."""
+        return any(key.startswith("refresh:") and task.done() and not task.cancelled() and task.exception() is exc
+                   for key, task in self._memo.items())
+
+    def lacks_scopes(self, provider: str) -> bool:
+        """Whether a refreshed grant of this provider lacks scopes the sync needs (credentials reports it)."""
+        for grant in self.connection.grants:
+            task = self._memo.get(f"refresh:{grant.id}")
+            if grant.provider.value != provider or task is None or not task.done() or task.cancelled() \
+                    or task.exception() is not None:
+                continue
+            if self.providers.oauth[grant.provider].required_scopes(grant.role) - task.result().scopes:
+                return True
+        return False
+
     def close(self) -> None:
         for task in self._memo.values():
             if not task.done():
@@ -171,13 +187,21 @@ def reconnect_action(connection: Connection, role: GrantRole, provider: Provider
 def explain(ctx: CheckContext, exc: ProviderError, what: str, *, cause: Cause | None = None,
             subject: str = "") -> Finding:
     """Turn a ProviderError met while doing `what` ("reading the mailbox") into a plain finding."""
+    label = reasons.provider_label(exc.provider)
+    if ctx.spec.name != "credentials":
+        # One broken grant is one problem: the credentials check reports it with the fix; here it only blocks.
+        if ctx.session.is_refresh_failure(exc):
+            return ctx.skipped(f"Not checked: {label} access must be reconnected first (see the sign-in finding).",
+                               cause=Cause.CREDENTIALS, subject=subject or exc.provider)
+        if isinstance(exc, PermissionDenied) and ctx.session.lacks_scopes(exc.provider):
+            return ctx.skipped(f"Not checked: {label} access lacks permissions the sync needs "
+                               "(see the sign-in finding).", cause=Cause.CREDENTIALS, subject=subject or exc.provider)
     reason = reasons.describe(exc)
     grant_actions: list[Action] = []
     if reason.cause is Cause.CREDENTIALS:
         grant = next((g for g in ctx.connection.grants if g.provider.value == exc.provider), None)
         if grant is not None:
             grant_actions.append(ctx.reconnect(grant))
-    label = reasons.provider_label(exc.provider)
     return ctx.finding(
         reason.status,
         f"{label} {reason.text} while {what}.",

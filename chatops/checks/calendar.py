@@ -98,7 +98,7 @@ async def _sharing(ctx: CheckContext) -> list[Finding]:
     if share is not None and share.can_read_details:
         return [ctx.ok(f"The calendar is shared with {c.sync_account} ({share.role}).",
                        cause=Cause.CALENDAR_PERMISSIONS, subject="sharing", evidence=evidence)]
-    what = (f"only as {share.role}, which hides event details" if share is not None else "not shared")
+    what = (f"shared only as {share.role} (which hides event details)" if share is not None else "not shared")
     return [ctx.fail(
         f"{c.mailbox_email}'s calendar is {what} with the sync account {c.sync_account}, "
         "so meetings are not logged in the CRM.",

@@ -55,44 +55,57 @@ async def _usage(ctx: CheckContext, api: CrmApi, grant: Grant) -> tuple[QuotaUsa
     return await api.usage(grant, await ctx.session.token(grant))
 
 
-def burn_rate(usage: QuotaUsage, samples: list[tuple[datetime, int, int]], now: datetime) -> float:
-    """Calls per second: from recent samples when they span long enough, else from the window itself."""
+def burn_rate(usage: QuotaUsage, samples: list[tuple[datetime, int, int]], now: datetime) -> float | None:
+    """How fast usage grows, in calls per second; None when nothing says (a first look at a rolling window).
+
+    Recent samples tell best. Without them, a window that resets at a fixed time grew by `used` since its
+    reset; a rolling 24 h window (Salesforce) stays level at a steady rate, so one reading forecasts nothing.
+    """
     ordered = sorted(samples)
     if ordered and now - ordered[0][0] >= MIN_SPAN and usage.used >= ordered[0][1]:
         return (usage.used - ordered[0][1]) / (now - ordered[0][0]).total_seconds()
-    if usage.resets_at is not None and usage.window is UsageWindow.DAILY:
-        elapsed = DAY - (usage.resets_at - now)  # a daily window that resets at a fixed time
+    if usage.resets_at is not None:
+        elapsed = DAY - (usage.resets_at - now)
         if elapsed > MIN_SPAN:
             return usage.used / elapsed.total_seconds()
-    return usage.used / DAY.total_seconds()  # a rolling 24 h window: its average rate
+    return None
 
 
 def _usage_finding(ctx: CheckContext, usage: QuotaUsage, samples: list[tuple[datetime, int, int]],
                    now: datetime) -> Finding:
     c = ctx.connection
     percent = 100.0 * usage.used / usage.limit if usage.limit else 0.0
+    label = f"{c.crm.label} {usage.label or _WINDOW_WORDS[usage.window] + ' API limit'}"
+    subject = f"{c.crm.value}:{usage.name}"
+    evidence = [(usage.name, f"{usage.used:,} of {usage.limit:,} used ({percent:.0f}%)")]
+    details: dict[str, object] = {"percent": round(percent, 1)}
+    if usage.window is not UsageWindow.DAILY:
+        # A window of seconds or minutes refills on its own: a full one means bursts are refused right now.
+        if percent >= 100:
+            return ctx.warn(f"The {label} was used up when checked ({usage.used:,} of {usage.limit:,}): "
+                            "bursts of sync calls are being refused.", subject=subject, evidence=evidence,
+                            remedy=["Spread the sync's calls out (fewer parallel requests per run)."],
+                            details=details)
+        return ctx.ok(f"The {label} is at {percent:.0f}%.", subject=subject, evidence=evidence, details=details)
     rate = burn_rate(usage, samples, now)
     left = max(0, usage.limit - usage.used)
-    runs_out = now + timedelta(seconds=left / rate) if rate > 0 else None
-    evidence = [(usage.name, f"{usage.used:,} of {usage.limit:,} used ({percent:.0f}%)"),
-                ("burn rate", f"{rate * 3600:,.0f} calls per hour")]
+    runs_out = now + timedelta(seconds=left / rate) if rate else None
+    if rate is not None:
+        evidence.append(("burn rate", f"{rate * 3600:,.0f} calls per hour"))
     if usage.resets_at is not None:
         evidence.append(("resets", f"{usage.resets_at:%d %b %H:%M} UTC"))
     forecast = ""
     if runs_out is not None and (usage.resets_at is None or runs_out < usage.resets_at) and runs_out - now < DAY:
         forecast = f" At this rate it runs out at {runs_out:%H:%M} UTC."
         evidence.append(("forecast", f"exhausted at {runs_out:%d %b %H:%M} UTC"))
-    subject = f"{c.crm.value}:{usage.name}"
     remedy = [f"Ask your {c.crm.label} admin which integrations use the most API calls and slow them down.",
               "Lengthen this connection's sync interval.",
               f"If the org keeps hitting the limit, buy more API capacity from {c.crm.label}."]
-    details = {"percent": round(percent, 1), "runs_out_at": runs_out.isoformat() if runs_out else None}
-    label = f"{c.crm.label} {_window_words(usage.window)} API limit"
+    details["runs_out_at"] = runs_out.isoformat() if runs_out else None
     if percent >= 100:
         return ctx.fail(f"The {label} is used up ({usage.used:,} of {usage.limit:,}): sync stops until it resets.",
                         subject=subject, evidence=evidence, remedy=remedy, details=details)
-    exhausts_before_reset = bool(forecast) and usage.resets_at is not None
-    if exhausts_before_reset:
+    if forecast and usage.resets_at is not None:
         return ctx.fail(f"The {label} is at {percent:.0f}% and will run out before it resets.{forecast}",
                         subject=subject, evidence=evidence, remedy=remedy, details=details)
     if percent >= ctx.thresholds.quota_warn_percent:
@@ -102,8 +115,7 @@ def _usage_finding(ctx: CheckContext, usage: QuotaUsage, samples: list[tuple[dat
                   details=details)
 
 
-def _window_words(window: UsageWindow) -> str:
-    return {UsageWindow.DAILY: "daily", UsageWindow.SECONDLY: "per-second", UsageWindow.BURST: "burst"}[window]
+_WINDOW_WORDS = {UsageWindow.DAILY: "daily", UsageWindow.SECONDLY: "per-second", UsageWindow.BURST: "burst"}
 
 
 def _schedule_fit(ctx: CheckContext, daily: QuotaUsage) -> Finding:
