@@ -158,34 +158,28 @@ def demo(
     """Start the provider simulator with the `demo` scenario on a fresh database and diagnose it."""
     import tempfile
 
-    from adapters.sandbox.scenario import load_scenario
     from adapters.sandbox.simulator import start_simulator
-    from chatops.imports import read_connections
 
     _logging()
     if not once:
         _console(stderr=True).print("The chat sandbox is not built yet; running the one-shot demo (--once).")
     with _errors(), tempfile.TemporaryDirectory(prefix="chatops-demo-") as data_dir:
-        scenario = load_scenario("demo")
 
         async def main() -> Report:
+            from adapters.sandbox.demo import install_async
             from adapters.wiring import Config, build
+            from chatops.model import Workspace
 
-            simulator = await start_simulator(scenario)
+            simulator = await start_simulator("demo")
             try:
                 overrides = {**simulator.settings_env(), "CHATOPS_DATA_DIR": data_dir,
                              "CHATOPS_DATABASE_URL": f"sqlite:///{Path(data_dir) / 'demo.db'}",
                              "CHATOPS_ENCRYPTION_KEYS": ""}
                 services = build(Config.load(overrides))
                 try:
-                    records = read_connections(scenario.path, DEFAULT_WORKSPACE,
-                                               substitutions={"simulator": simulator.base_url})
-                    from chatops.model import Workspace
-
-                    await asyncio.to_thread(services.store.ensure_workspace,
-                                            Workspace(DEFAULT_WORKSPACE, scenario.organisation_name))
-                    connections = await asyncio.to_thread(services.store.import_connections,
-                                                          DEFAULT_WORKSPACE, records)
+                    scenario = simulator.scenario
+                    workspace = Workspace(DEFAULT_WORKSPACE, scenario.organisation.name)
+                    connections = await install_async(services.store, simulator, workspace)
                     if not as_json:
                         _console().print(f"[bold]Demo:[/] {scenario.description}\n"
                                          f"Provider simulator at {simulator.base_url}; "

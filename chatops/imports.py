@@ -252,6 +252,13 @@ def parse_connections(text: str, workspace_id: str, *, source: str = "<input>",
     return connections
 
 
+def connections_from_records(records: Sequence[Mapping[str, Any]], workspace_id: str, *,
+                             source: str = "<records>") -> list[Connection]:
+    """The same validation for records already in memory (a scenario bound to a running simulator)."""
+    return parse_connections(yaml.safe_dump({"connections": [dict(r) for r in records]}, sort_keys=False),
+                             workspace_id, source=source)
+
+
 def read_connections(path: Path, workspace_id: str, **kw: Any) -> list[Connection]:
     try:
         text = path.read_text(encoding="utf-8")

@@ -568,6 +568,7 @@ class ConnectionSpec:
     id: str = ""
     expect: str = ""  # the cause a diagnosis should find, or "ok"; not part of the import format
     note: str = ""
+    sync_log: tuple[str, ...] = ()  # lines of the sync engine's log; the demo ingests them as sync events
 
 
 class ScenarioError(ConfigError):
@@ -1365,6 +1366,7 @@ class _Parser:
                 "grants",
                 "expect",
                 "note",
+                "sync_log",
             ),
         )
         crm = entry.choice("crm", CRMS)
@@ -1406,6 +1408,7 @@ class _Parser:
             grants=grants,
             expect=entry.choice("expect", EXPECTATIONS) if entry.has("expect") else "",
             note=entry.text("note", ""),
+            sync_log=entry.texts("sync_log"),
         )
 
     def job(self, where: str, index: int, data: Any) -> SyncJobSpec:
