@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final
@@ -101,7 +102,8 @@ def _signature(entry: Any, number: int) -> Signature:
     if not isinstance(entry, dict):
         raise CatalogError(f"catalog entry #{number}: expected a mapping with the fields {', '.join(FIELDS)}")
     name = entry.get("id")
-    label = f"catalog entry {name!r}" if isinstance(name, str) and name.strip() else f"catalog entry #{number}"
+    named = isinstance(name, str) and name.strip()
+    label = f"catalog entry {name!r}" if named else f"catalog entry #{number}"
     for key in FIELDS:
         value = entry.get(key)
         if value is None:
@@ -124,12 +126,13 @@ def _signature(entry: Any, number: int) -> Signature:
     except re.error as exc:
         raise CatalogError(f"{label}: field 'pattern': not a valid regex ({exc})") from exc
     if compiled.search("") is not None:
-        raise CatalogError(f"{label}: field 'pattern': matches the empty string, so it would match every line")
+        raise CatalogError(f"{label}: field 'pattern': matches the empty string "
+                           "(so it would match every line)")
     return Signature(id=entry["id"], pattern=entry["pattern"], cause=cause, provider=entry["provider"],
                      explanation=" ".join(entry["explanation"].split()), fix=" ".join(entry["fix"].split()))
 
 
-# --- masking and templates -----------------------------------------------------------------------------------
+# --- masking and templates -------------------------------------------------------------------------------
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _ISO = (r"\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d)?(?:[.,]\d+)?"
@@ -180,14 +183,14 @@ def _url(match: re.Match[str]) -> str:
 
 
 def _emails(text: str) -> str:
-    """Replace e-mail addresses by `<email>`: find the domain after each '@', then walk back over the local part."""
+    """Replace e-mail addresses by `<email>`: find each '@domain', then walk back over the local part."""
     pieces: list[str] = []
     done = 0
     for domain in _EMAIL_DOMAIN.finditer(text):
         start = domain.start()
         while start > done and text[start - 1] in _EMAIL_LOCAL:
             start -= 1
-        while start < domain.start() and text[start] in "'.":  # a quote or dot before the address is not in it
+        while start < domain.start() and text[start] in "'.":  # a leading quote or dot is not part of it
             start += 1
         if start == domain.start():
             continue
@@ -214,7 +217,8 @@ def mask(line: str) -> str:
 
 
 _FINISH_URL = re.compile(r"<url:[^>]*>")
-_FINISH_HEX = re.compile(r"(?<![\w<-])(?:0x[0-9a-fA-F]+|(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{6,})(?![\w-])")
+_FINISH_HEX = re.compile(
+    rf"(?<![\w<-])(?:0x[{_HEX}]+|(?=[{_HEX}]*[a-fA-F])(?=[{_HEX}]*\d)[{_HEX}]{{6,}})(?![\w-])")
 _FINISH_NUM = re.compile(r"(?<![\w<])\d+(?:[.,]\d+)*(?![\w])")
 _FINISH_QUOTED = re.compile(r"(?:(?<=[\s(\[=:,])|^)'[^'\n]{1,200}'(?![\w])|(?<==)\"[^\"\n]{0,200}\"")
 
@@ -234,17 +238,19 @@ def template(line: str) -> str:
     return _finish(mask(line))
 
 
-# --- required literals: a cheap pre-filter in front of the regexes ---------------------------------------------
+# --- required literals: a cheap pre-filter in front of the regexes ------------------------------------------
 
+# re's own parser: private, but the same since 3.11 (sre_parse is its deprecated alias). Only the
+# pre-filter uses it; a change there would show up in the tests that compare with the naive matcher.
+_SRE_PARSER: Any = importlib.import_module("re._parser")
+_SRE_CONSTANTS: Any = importlib.import_module("re._constants")
 _FOLD: Final = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s"})  # what re.IGNORECASE also matches
 
 
 def required_literals(pattern: str) -> frozenset[str] | None:
     """Lower-case strings of which every match of `pattern` (case-insensitive) contains at least one,
     or None when no such set can be read off the pattern."""
-    from re import _constants as c
-    from re import _parser as parser
-
+    c, parser = _SRE_CONSTANTS, _SRE_PARSER
     def options(items: Any) -> frozenset[str] | None:
         found: list[frozenset[str]] = []
         run: list[str] = []
@@ -264,8 +270,7 @@ def required_literals(pattern: str) -> frozenset[str] | None:
             elif op is c.ATOMIC_GROUP:
                 inner = options(av)
             elif op is c.BRANCH:
-                branches = [options(branch) for branch in av[1]]
-                inner = None if any(b is None for b in branches) else frozenset().union(*branches)  # type: ignore[arg-type]
+                inner = _union([options(branch) for branch in av[1]])
             elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[0] >= 1:
                 inner = options(av[2])
             else:
@@ -276,6 +281,16 @@ def required_literals(pattern: str) -> frozenset[str] | None:
         return max(found, key=lambda option: (min(map(len, option)), -len(option)), default=None)
 
     return options(parser.parse(pattern, re.IGNORECASE))
+
+
+def _union(options: list[frozenset[str] | None]) -> frozenset[str] | None:
+    """Literals of an alternation: one per branch, or nothing when a branch has none."""
+    found: set[str] = set()
+    for option in options:
+        if option is None:
+            return None
+        found |= option
+    return frozenset(found)
 
 
 def _trie_regex(words: Iterable[str]) -> str:
@@ -299,11 +314,11 @@ def _trie_regex(words: Iterable[str]) -> str:
     return emit(trie)
 
 
-# --- the classifier ------------------------------------------------------------------------------------------
+# --- the classifier --------------------------------------------------------------------------------------
 
 
 class Classifier:
-    """Classifies log lines by the first catalog entry (in catalog order) whose pattern matches the masked line.
+    """Classifies a line by the first catalog entry (in catalog order) whose pattern matches the masked line.
 
     Fast path: one scan of the lower-cased line for the catalog's required literals picks the few entries
     that can match; only those regexes run, in catalog order. Results are cached by masked line, which is
@@ -363,8 +378,8 @@ class Classifier:
             if self._regexes[index].search(masked) is not None:
                 return self._results[index]
             bits ^= lowest
-        return Classification(Cause.OTHER, UNKNOWN_PROVIDER, _finish(masked), UNKNOWN_EXPLANATION, UNKNOWN_FIX,
-                              False)
+        return Classification(Cause.OTHER, UNKNOWN_PROVIDER, _finish(masked), UNKNOWN_EXPLANATION,
+                              UNKNOWN_FIX, known=False)
 
 
 @functools.lru_cache(maxsize=1)
@@ -373,7 +388,8 @@ def default_classifier() -> Classifier:
     return Classifier()
 
 
-def classify_stream(lines: Iterable[str], classifier: Classifier) -> Iterator[tuple[int, str, Classification]]:
+def classify_stream(lines: Iterable[str],
+                    classifier: Classifier) -> Iterator[tuple[int, str, Classification]]:
     """(line number from 1, line without its newline, classification), one line at a time."""
     classify = classifier.classify
     for number, raw in enumerate(lines, 1):
@@ -381,16 +397,18 @@ def classify_stream(lines: Iterable[str], classifier: Classifier) -> Iterator[tu
         yield number, line, classify(line)
 
 
-# --- timestamps and grouping ----------------------------------------------------------------------------------
+# --- timestamps and grouping ------------------------------------------------------------------------------
 
 _MONTHS: Final = {name: number for number, name in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
 _STAMP = re.compile(
     r"[\s\[(]*(?:<\d{1,3}>\d?\s*)?(?:[A-Z]{4,8}[\]:]?\s+\[?)?(?:"
-    r"(?P<y>\d{4})[-/](?P<mo>\d\d)[-/](?P<d>\d\d)(?:[T ](?P<h>\d\d):(?P<mi>\d\d)(?::(?P<s>\d\d))?(?:[.,](?P<f>\d+))?"
+    r"(?P<y>\d{4})[-/](?P<mo>\d\d)[-/](?P<d>\d\d)"
+    r"(?:[T ](?P<h>\d\d):(?P<mi>\d\d)(?::(?P<s>\d\d))?(?:[.,](?P<f>\d+))?"
     r"\s?(?P<z>Z|UTC|GMT|[+-]\d\d:?\d\d)?)?(?![\d:])"
     r"|(?P<smo>[A-Z][a-z]{2}) +(?P<sd>\d{1,2}) (?P<sh>\d\d):(?P<smi>\d\d):(?P<ss>\d\d)"
-    r"|(?P<cd>\d\d)/(?P<cmo>[A-Z][a-z]{2})/(?P<cy>\d{4}):(?P<ch>\d\d):(?P<cmi>\d\d):(?P<cs>\d\d) (?P<cz>[+-]\d{4})"
+    r"|(?P<cd>\d\d)/(?P<cmo>[A-Z][a-z]{2})/(?P<cy>\d{4})"
+    r":(?P<ch>\d\d):(?P<cmi>\d\d):(?P<cs>\d\d) (?P<cz>[+-]\d{4})"
     r"|(?P<epoch>1\d{9})(?:\.(?P<ef>\d{1,9}))?(?![\d.])"
     r")")
 
@@ -421,7 +439,8 @@ def _stamp(found: re.Match[str]) -> datetime | None:
         if month is None:
             return None
         now = datetime.now(UTC)
-        moment = datetime(now.year, month, int(g("sd")), int(g("sh")), int(g("smi")), int(g("ss")), tzinfo=UTC)
+        moment = datetime(now.year, month, int(g("sd")), int(g("sh")), int(g("smi")), int(g("ss")),
+                          tzinfo=UTC)
         return moment.replace(year=now.year - 1) if moment > now + timedelta(days=1) else moment
     if g("cd"):
         month = _MONTHS.get(g("cmo").lower())
@@ -434,9 +453,7 @@ def _stamp(found: re.Match[str]) -> datetime | None:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _zone(text: str | None) -> Any:
-    from datetime import timezone
-
+def _zone(text: str | None) -> tzinfo:
     if not text or text in ("Z", "UTC", "GMT"):
         return UTC
     sign = -1 if text[0] == "-" else 1
@@ -461,8 +478,8 @@ def group(lines: Iterable[tuple[str, datetime | None, str]], classifier: Classif
         key = (result.known, result.signature)
         pattern = patterns.get(key)
         if pattern is None:
-            pattern = patterns[key] = Pattern(result.signature, result.cause, result.provider, result.explanation,
-                                              result.fix, 0, when, when, line[:MAX_LINE])
+            pattern = patterns[key] = Pattern(result.signature, result.cause, result.provider,
+                                              result.explanation, result.fix, 0, when, when, line[:MAX_LINE])
         pattern.count += 1
         if when is not None:
             if pattern.first_seen is None or when < pattern.first_seen:

@@ -44,7 +44,7 @@ def naive(masked: str) -> str | None:
     return None
 
 
-# --- the corpus --------------------------------------------------------------------------------------------
+# --- the corpus -----------------------------------------------------------------------------------
 
 
 def test_corpus_is_classified_at_least_90_percent_right(capsys: pytest.CaptureFixture[str]) -> None:
@@ -113,7 +113,8 @@ def test_every_clock_skew_entry_has_the_one_chosen_cause() -> None:
 
 
 @pytest.mark.parametrize("line", [
-    "ProxyError('Unable to connect to proxy', OSError('Tunnel connection failed: 407 Proxy Authentication Required'))",
+    "ProxyError('Unable to connect to proxy', "
+    "OSError('Tunnel connection failed: 407 Proxy Authentication Required'))",
     "proxy answered 407; ReadTimeoutError(\"HTTPSConnectionPool(host='proxy', port=8080): Read timed out.\")",
     "curl: (56) CONNECT tunnel failed, response 403",
 ])
@@ -121,7 +122,7 @@ def test_a_timeout_or_403_behind_the_proxy_is_network(line: str) -> None:
     assert default_classifier().classify(line).cause is Cause.NETWORK
 
 
-# --- the catalog ---------------------------------------------------------------------------------------------
+# --- the catalog ----------------------------------------------------------------------------------
 
 
 def test_the_packaged_catalog_is_large_and_its_ids_are_unique() -> None:
@@ -169,7 +170,8 @@ GOOD = """
     (GOOD.replace("cause: network", "cause: weather"), "'ok-entry': field 'cause': unknown cause 'weather'"),
     (GOOD.replace("'ECONNREFUSED'", "'(unclosed'"), "'ok-entry': field 'pattern': not a valid regex"),
     (GOOD.replace("  fix: Check the port.\n", ""), "'ok-entry': field 'fix': missing"),
-    (GOOD.replace("provider: network", "provider: myspace"), "'ok-entry': field 'provider': unknown provider"),
+    (GOOD.replace("provider: network", "provider: myspace"),
+     "'ok-entry': field 'provider': unknown provider"),
     (GOOD.replace("'ECONNREFUSED'", "'x?'"), "'ok-entry': field 'pattern': matches the empty string"),
     (GOOD.replace("explanation: The server refused the connection.", "explanation: ''"),
      "'ok-entry': field 'explanation': must be a non-empty string"),
@@ -199,13 +201,14 @@ def test_a_valid_custom_catalog_loads_into_signatures(tmp_path: Path) -> None:
 
 def test_the_first_matching_entry_in_catalog_order_wins() -> None:
     general = Signature("general", r"timed out", Cause.NETWORK, "network", "Timed out.", "Retry.")
-    specific = Signature("specific", r"lock wait timed out", Cause.SCHEDULE_CONFLICT, "generic", "Locked.", "Wait.")
+    specific = Signature("specific", r"lock wait timed out", Cause.SCHEDULE_CONFLICT, "generic",
+                         "Locked.", "Wait.")
     line = "ERROR db: lock wait timed out after 50 s"
     assert Classifier([specific, general]).classify(line).signature == "specific"
     assert Classifier([general, specific]).classify(line).signature == "general"
 
 
-# --- the fast path agrees with the naive one ----------------------------------------------------------------
+# --- the fast path agrees with the naive one ------------------------------------------------------
 
 
 def test_the_fast_classifier_agrees_with_trying_every_pattern_in_order() -> None:
@@ -265,7 +268,7 @@ def test_the_fast_classifier_is_much_faster_than_trying_every_pattern() -> None:
     assert fast_rate > 5 * naive_rate
 
 
-# --- templates and masking --------------------------------------------------------------------------------------
+# --- templates and masking ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("line", "expected"), [
@@ -290,8 +293,8 @@ def test_a_template_is_at_most_300_characters() -> None:
 
 
 def test_lines_that_differ_only_in_values_share_a_template() -> None:
-    one = "2024-05-20T08:14:03Z WARN sync for bob@acme.com took 812 ms (job 3a4b5c6d-2f0e-ec11-b6e6-000d3a5c1a2b)"
-    two = "2024-05-21T11:00:59Z WARN sync for ana@acme.io took 95 ms (job 9d4e1a2b-2f0e-ec11-b6e6-000d3a5c1a2b)"
+    one = "2024-05-20T08:14:03Z WARN sync for bo@x.com took 812 ms (job 3a4b5c6d-2f0e-ec11-b6e6-000d3a5c1a2b)"
+    two = "2024-05-21T11:00:59Z WARN sync for ana@x.io took 95 ms (job 9d4e1a2b-2f0e-ec11-b6e6-000d3a5c1a2b)"
     assert template(one) == template(two)
 
 
@@ -305,7 +308,7 @@ def test_masked_urls_keep_host_and_word_path_segments() -> None:
     assert masked == "GET <url:https://www.googleapis.com/calendar/v3/calendars/*/events> 404"
 
 
-# --- timestamps ------------------------------------------------------------------------------------------------
+# --- timestamps -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("line", "expected"), [
@@ -330,12 +333,12 @@ def test_a_syslog_timestamp_gets_a_year_in_the_past() -> None:
     assert stamp <= datetime.now(UTC) + timedelta(days=1)
 
 
-@pytest.mark.parametrize("line", ["", "no time here", "2024-13-45 10:00:00 x", "Foo 20 08:14:03 x", "ERROR x"])
+@pytest.mark.parametrize("line", ["", "no time", "2024-13-45 10:00:00 x", "Foo 20 08:14:03 x", "ERROR x"])
 def test_a_line_without_a_valid_leading_timestamp_has_none(line: str) -> None:
     assert parse_timestamp(line) is None
 
 
-# --- grouping ---------------------------------------------------------------------------------------------------
+# --- grouping -------------------------------------------------------------------------------------
 
 T0 = datetime(2024, 5, 20, 8, 0, tzinfo=UTC)
 
@@ -362,7 +365,8 @@ def test_unknown_lines_group_by_template_and_read_their_own_timestamps() -> None
         ("no timestamp: something odd", None, ""),
     ]
     [synced, odd] = group(lines, default_classifier())
-    assert (synced.signature, synced.count, synced.cause) == ("synced <num> messages for <email>", 2, Cause.OTHER)
+    assert synced.signature == "synced <num> messages for <email>"
+    assert (synced.count, synced.cause) == (2, Cause.OTHER)
     assert (synced.first_seen, synced.last_seen) == (T0, T0 + timedelta(minutes=90))
     assert synced.provider == "unknown"
     assert (odd.count, odd.first_seen, odd.last_seen, odd.connections) == (1, None, None, set())
@@ -384,7 +388,7 @@ def test_group_of_nothing_is_empty() -> None:
     assert group([], default_classifier()) == []
 
 
-# --- streaming ---------------------------------------------------------------------------------------------------
+# --- streaming ------------------------------------------------------------------------------------
 
 
 def test_classify_stream_numbers_lines_from_one_and_strips_newlines() -> None:
@@ -399,7 +403,7 @@ def test_classify_stream_is_lazy() -> None:
     assert [n for n, _, _ in first] == [1, 2, 3, 4, 5]
 
 
-# --- bad input ----------------------------------------------------------------------------------------------------
+# --- bad input ------------------------------------------------------------------------------------
 
 
 def _unknown(result: Classification) -> bool:
