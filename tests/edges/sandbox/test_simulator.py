@@ -29,10 +29,10 @@ from adapters.sandbox.simulator import (
 from chatops.findings import Cause
 from tests.edges.sandbox.fault_scenario import DOMAIN, GMAIL_READONLY, email, fault_scenario
 from tests.fakes.clock import FakeClock
+from tests.shared import PROVIDER_APIS
 
 TLS = httpx.create_ssl_context()
 
-PROVIDER_APIS = Path("/work/shared/docs/research/provider-apis.md")
 GRAPH = "https://graph.microsoft.com/"
 
 

@@ -13,8 +13,9 @@ from slack_sdk.models.views import View
 
 from adapters.sandbox.slack_api import FakeSlack, Message
 from tests.edges.slack.conftest import ACME, OTHER, SECRET, STRANGER, Bot, StartBot, silent_listener
+from tests.shared import CONFORMANCE
 
-CONFORMANCE = Path(__file__).resolve().parents[4] / "shared/conformance/slack"
+SLACK = CONFORMANCE / "slack"
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures/slack"
 
 
@@ -65,7 +66,7 @@ async def test_forged_stale_and_tampered_requests_get_401_and_reach_no_listener(
 
 
 async def test_the_documented_signing_vector_is_refused_as_stale_today(start_bot: StartBot) -> None:
-    vector = json.loads((CONFORMANCE / "signing_test_vector.json").read_text())
+    vector = json.loads((SLACK / "signing_test_vector.json").read_text())
     bot: Bot = await start_bot()
     async with bot.http.post(f"{bot.url}/slack/events", data=vector["raw_body"].encode(),
                              headers=vector["headers"]) as answer:
@@ -86,7 +87,7 @@ async def test_a_signature_over_a_reserialised_json_body_is_refused(start_bot: S
 
 async def test_url_verification_answers_the_challenge(start_bot: StartBot) -> None:
     bot: Bot = await start_bot()
-    body = (CONFORMANCE / "url_verification.docs_example.json").read_bytes().strip()
+    body = (SLACK / "url_verification.docs_example.json").read_bytes().strip()
     status, text = await bot.post(json.dumps(json.loads(body), separators=(",", ":")).encode(),
                                   content_type="application/json")
     assert status == 200

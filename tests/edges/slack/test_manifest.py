@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -12,8 +11,9 @@ import yaml
 from adapters.slack import MANIFEST, manifest
 from adapters.slack.settings import BOT_SCOPES
 from chatops.errors import ConfigError
+from tests.shared import CONFORMANCE
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[4] / "shared/conformance/slack/app_manifest.schema.1.0.0.json")
+SCHEMA = json.loads((CONFORMANCE / "slack" / "app_manifest.schema.1.0.0.json")
                     .read_text())
 
 

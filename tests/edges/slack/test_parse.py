@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import parse_qsl
 
 from adapters.slack import parse
 from chatops.chat import ChatUser
+from tests.shared import CONFORMANCE
 
-CONFORMANCE = Path(__file__).resolve().parents[4] / "shared/conformance/slack"
+SLACK = CONFORMANCE / "slack"
 USERS_INFO = {  # provider-apis.md §6, users.info
     "id": "W012A3CDE", "team_id": "T012AB3C4", "name": "spengler", "deleted": False, "real_name": "Egon Spengler",
     "profile": {"real_name": "Egon Spengler", "display_name": "spengler",
@@ -19,7 +19,7 @@ USERS_INFO = {  # provider-apis.md §6, users.info
 
 
 def form(name: str) -> dict[str, str]:
-    return dict(parse_qsl((CONFORMANCE / name).read_text(), keep_blank_values=True))
+    return dict(parse_qsl((SLACK / name).read_text(), keep_blank_values=True))
 
 
 def test_the_documented_slash_command_becomes_a_request_scoped_to_its_team() -> None:
@@ -69,13 +69,13 @@ def test_without_the_email_scope_the_user_has_no_email() -> None:
 
 def test_a_button_that_is_not_ours_is_ignored() -> None:
     for name in ("block_actions.docs_example.payload.json", "block_actions.bolt_python_fixture.payload.json"):
-        body = json.loads((CONFORMANCE / name).read_text())
+        body = json.loads((SLACK / name).read_text())
         assert parse.action_request(body, ChatUser("slack", "U1")) is None
         assert parse.team_id(body) in ("T9TK3CUKW", "T111")
 
 
 def test_where_a_clicked_button_lives() -> None:
-    docs = json.loads((CONFORMANCE / "block_actions.docs_example.payload.json").read_text())
+    docs = json.loads((SLACK / "block_actions.docs_example.payload.json").read_text())
     ref = parse.message_ref(docs)
     assert ref is not None
     assert (ref.channel_id, ref.message_id, ref.response_url) == (
@@ -84,9 +84,9 @@ def test_where_a_clicked_button_lives() -> None:
 
 
 def test_events_name_their_team_and_their_dedupe_key() -> None:
-    envelope = json.loads((CONFORMANCE / "event_callback.docs_example.reaction_added.json").read_text())
+    envelope = json.loads((SLACK / "event_callback.docs_example.reaction_added.json").read_text())
     assert (parse.team_id(envelope), parse.event_key(envelope)) == ("T123ABC456", "Ev123ABC456")
-    home = {"event": json.loads((CONFORMANCE / "app_home_opened.docs_example.event.json").read_text())}
+    home = {"event": json.loads((SLACK / "app_home_opened.docs_example.event.json").read_text())}
     assert parse.team_id(home) == "T123ABC456"
 
 

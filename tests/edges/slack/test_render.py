@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from slack_sdk.models.blocks import Block
@@ -16,9 +15,10 @@ from chatops.chat import ChatUser, Reply
 from chatops.findings import Action, ActionKind, Cause, Evidence, Finding, Status
 from chatops.model import Connection, Provider
 from chatops.report import Report
+from tests.shared import CONFORMANCE
 
 LIMITS = {row["item"]: row["limit"] for row in json.loads(
-    (Path(__file__).resolve().parents[4] / "shared/conformance/slack/block_kit_limits.json").read_text())["limits"]}
+    (CONFORMANCE / "slack" / "block_kit_limits.json").read_text())["limits"]}
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 

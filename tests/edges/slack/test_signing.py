@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from slack_sdk.signature import SignatureVerifier
 
 from adapters.sandbox.slack_api import FakeSlack
+from tests.shared import CONFORMANCE
 
-CONFORMANCE = Path(__file__).resolve().parents[4] / "shared/conformance/slack"
-VECTOR = json.loads((CONFORMANCE / "signing_test_vector.json").read_text())
-DERIVED = json.loads((CONFORMANCE / "signed_requests.derived.json").read_text())
+SLACK = CONFORMANCE / "slack"
+VECTOR = json.loads((SLACK / "signing_test_vector.json").read_text())
+DERIVED = json.loads((SLACK / "signed_requests.derived.json").read_text())
 
 
 class FixedClock:
@@ -30,7 +30,7 @@ def test_our_signer_reproduces_the_documented_signature() -> None:
 
 def test_our_signer_matches_every_derived_signature() -> None:
     for request in DERIVED["requests"]:
-        body = (CONFORMANCE / request["body_file"]).read_bytes() if request["body_file"].endswith(".txt") \
+        body = (SLACK / request["body_file"]).read_bytes() if request["body_file"].endswith(".txt") \
             else request["body_exact"].encode()
         signed = FakeSlack.sign(DERIVED["signing_secret"], body, int(request["X-Slack-Request-Timestamp"]))
         assert signed["X-Slack-Signature"] == request["X-Slack-Signature"], request["body_file"]

@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 from adapters.cli import app
 from adapters.teams import MANIFEST_DIR, manifest, package
 from chatops.errors import ConfigError
+from tests.shared import CONFORMANCE
 
-CONFORMANCE = Path(__file__).resolve().parents[4] / "shared" / "conformance" / "teams"
-SCHEMA = json.loads((CONFORMANCE / "MicrosoftTeams.schema.v1.19.json").read_text())
+TEAMS = CONFORMANCE / "teams"
+SCHEMA = json.loads((TEAMS / "MicrosoftTeams.schema.v1.19.json").read_text())
 APP_ID = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
 
 

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapters.teams import parse
 from chatops.findings import ActionKind
+from tests.shared import CONFORMANCE
 
-CONFORMANCE = Path(__file__).resolve().parents[4] / "shared" / "conformance" / "teams"
+TEAMS = CONFORMANCE / "teams"
 
 
 def load(name: str) -> dict[str, Any]:
-    return json.loads((CONFORMANCE / name).read_text())
+    return json.loads((TEAMS / name).read_text())
 
 
 def test_the_documented_personal_message_parses_into_its_tenants_workspace() -> None:

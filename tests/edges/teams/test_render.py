@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -19,9 +18,10 @@ from chatops.commands.help import help_reply
 from chatops.findings import Action, ActionKind, Cause, Evidence, Finding, Status
 from chatops.model import Connection, Provider
 from chatops.report import Report
+from tests.shared import CONFORMANCE
 
-CONFORMANCE = Path(__file__).resolve().parents[4] / "shared" / "conformance" / "teams"
-SCHEMA = json.loads((CONFORMANCE / "adaptive-card.schema.v1.5.json").read_text())
+TEAMS = CONFORMANCE / "teams"
+SCHEMA = json.loads((TEAMS / "adaptive-card.schema.v1.5.json").read_text())
 VALIDATOR = jsonschema.Draft6Validator(SCHEMA)
 WS = "teams:0d0d0d0d-0000-4000-8000-000000000000"
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -151,11 +151,11 @@ def test_invoke_responses_have_the_documented_shapes() -> None:
     error = render.invoke_body(render.invoke_error(400, "BadRequest", "Missing action property"))
 
     for body, example in ((card, "card"), (text, "message"), (error, "error")):
-        documented = json.loads((CONFORMANCE / f"invoke_response.adaptiveCard_action.{example}.json").read_text())
+        documented = json.loads((TEAMS / f"invoke_response.adaptiveCard_action.{example}.json").read_text())
         assert body.keys() == documented.keys()
         assert (body["statusCode"], body["type"]) == (documented["statusCode"], documented["type"])
-    assert text == json.loads((CONFORMANCE / "invoke_response.adaptiveCard_action.message.json").read_text())
-    assert error == json.loads((CONFORMANCE / "invoke_response.adaptiveCard_action.error.json").read_text())
+    assert text == json.loads((TEAMS / "invoke_response.adaptiveCard_action.message.json").read_text())
+    assert error == json.loads((TEAMS / "invoke_response.adaptiveCard_action.error.json").read_text())
 
 
 def test_a_message_activity_carries_the_card_as_an_attachment_and_the_text_as_summary() -> None:
@@ -168,7 +168,7 @@ def test_a_message_activity_carries_the_card_as_an_attachment_and_the_text_as_su
 
 
 def test_the_schema_check_is_real() -> None:
-    sample = json.loads((CONFORMANCE / "adaptive-card.example.v1.5.execute-with-submit-fallback.json").read_text())
+    sample = json.loads((TEAMS / "adaptive-card.example.v1.5.execute-with-submit-fallback.json").read_text())
     assert VALIDATOR.is_valid(sample)
     broken = render.adaptive_card(CARDS["text"], WS)
     broken["body"][0]["colour"] = "Good"
