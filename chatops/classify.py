@@ -150,6 +150,10 @@ _URL = re.compile(r"(?:https?|wss?|ftps?|imaps?|smtps?|ldaps?)://[^\s\"'<>()\[\]
 _EMAIL_DOMAIN = re.compile(r"@[\w-]+(?:\.[\w-]+)+")  # starts with a literal, so re finds it fast
 _EMAIL_LOCAL: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+%-'")
 _HEX = "0-9a-fA-F"
+# A 4xx/5xx number followed by a unit is a duration or a count ("in 403 ms", "404 messages"), not a status.
+_NOT_A_QUANTITY = (r"(?!\s?(?i:ms|s|sec|secs|seconds|min|mins|minutes|h|hours|days|bytes|[kmg]i?b|%"
+                   r"|messages|mails|emails|events|items|records|rows|contacts|users|mailboxes"
+                   r"|requests|calls)(?![\w%]))")
 # Volatile values that contain digits. Standalone 4xx/5xx codes and dotted status codes (5.7.8) are kept:
 # catalog patterns need "403" and "535 5.7.3"; everything else with digits is an id, a count or a time.
 _VOLATILE = re.compile(
@@ -158,7 +162,7 @@ _VOLATILE = re.compile(
     rf"|\d\d:\d\d:\d\d(?:[.,]\d+)?Z?)"
     rf"|(?P<guid>[{_HEX}]{{8}}-[{_HEX}]{{4}}-[{_HEX}]{{4}}-[{_HEX}]{{4}}-[{_HEX}]{{12}})"
     rf"|(?P<ip>\d{{1,3}}(?:\.\d{{1,3}}){{3}}(?::\d{{1,5}})?)"
-    rf"|(?P<keep>[45]\d\d|[245]\.\d{{1,3}}\.\d{{1,3}})(?![\w.])"
+    rf"|(?P<keep>[45]\d\d(?![\w.]){_NOT_A_QUANTITY}|[245]\.\d{{1,3}}\.\d{{1,3}})(?![\w.])"
     rf"|(?P<hex>(?=[{_HEX}]*[a-fA-F])(?=[{_HEX}]*\d)[{_HEX}]{{8,}})(?![\w-])"
     rf"|(?P<token>(?=[A-Za-z-]*\d)(?=[\d-]*[A-Za-z])[A-Za-z\d-]{{16,}})(?![\w-])"
     rf"|(?P<num>\d+(?:[.,:]\d+)*)(?![\w])"

@@ -303,6 +303,13 @@ def test_masking_keeps_status_codes_and_provider_codes() -> None:
     assert masked == "535 5.7.8 AADSTS700082 0x80072322 port <num> after <num> ms"
 
 
+def test_a_status_like_number_with_a_unit_is_a_quantity() -> None:
+    masked = mask("synced 404 messages in 403 ms, 500 KB, 429 %")
+    assert masked == "synced <num> messages in <num> ms, <num> KB, <num> %"
+    assert not default_classifier().classify("INFO synced 404 messages in 403 ms").known
+    assert default_classifier().classify("GET /me -> 403 in 12 ms").cause is Cause.CREDENTIALS
+
+
 def test_masked_urls_keep_host_and_word_path_segments() -> None:
     masked = mask("GET https://www.googleapis.com/calendar/v3/calendars/ana%40acme.com/events?alt=json 404")
     assert masked == "GET <url:https://www.googleapis.com/calendar/v3/calendars/*/events> 404"
