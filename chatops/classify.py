@@ -255,6 +255,7 @@ def required_literals(pattern: str) -> frozenset[str] | None:
     """Lower-case strings of which every match of `pattern` (case-insensitive) contains at least one,
     or None when no such set can be read off the pattern."""
     c, parser = _SRE_CONSTANTS, _SRE_PARSER
+
     def options(items: Any) -> frozenset[str] | None:
         found: list[frozenset[str]] = []
         run: list[str] = []
