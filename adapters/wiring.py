@@ -127,6 +127,7 @@ def build(config: Config, *, http: httpx.AsyncClient | None = None, probe: Netwo
         clock=clock,
         concurrency=settings.concurrency,
         deadline_s=settings.deadline_s,
+        check_timeout_s=settings.check_timeout_s,
         thresholds=Thresholds(quota_warn_percent=settings.quota_warn_percent),
     )
     return Services(config, store, http, Chatops(store, runner), key_created)

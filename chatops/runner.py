@@ -29,6 +29,7 @@ class Runner:
     clock: Clock
     concurrency: int = 32
     deadline_s: float = 25.0
+    check_timeout_s: float = 10.0
     thresholds: Thresholds = Thresholds()
 
     async def diagnose(
@@ -86,13 +87,14 @@ class Runner:
                                             "connection": connection.id, "check": spec.name}),
             thresholds=self.thresholds, write_probe=write_probe,
         )
+        timeout_s = spec.timeout_s or self.check_timeout_s
         began = time.perf_counter()
         try:
-            async with asyncio.timeout(spec.timeout_s):
+            async with asyncio.timeout(timeout_s):
                 result = await spec.run(ctx)
         except TimeoutError:
             result = [self._error(spec, connection, f"The {spec.name} check gave no answer within "
-                                                    f"{spec.timeout_s:g} s, so it was stopped.")]
+                                                    f"{timeout_s:g} s, so it was stopped.")]
         except Exception as exc:  # the runner is the one place that catches everything
             ctx.log.exception("check crashed")
             result = [self._error(spec, connection, f"The {spec.name} check failed unexpectedly "

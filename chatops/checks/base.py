@@ -31,7 +31,7 @@ class CheckSpec:
     cause: Cause  # the default cause of its findings
     run: CheckFn
     applies: Callable[[Connection], bool] = _always
-    timeout_s: float = 10.0
+    timeout_s: float | None = None  # None: the runner's per-check timeout (CHATOPS_CHECK_TIMEOUT_S)
     title: str = ""  # what the card calls it: "Sign-in", "Network"
 
 
@@ -116,6 +116,8 @@ class Session:
         for task in self._memo.values():
             if not task.done():
                 task.cancel()
+            elif not task.cancelled():
+                task.exception()  # retrieved: a check that timed out may have left it unread
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +193,9 @@ def explain(ctx: CheckContext, exc: ProviderError, what: str, *, cause: Cause | 
     if ctx.spec.name != "credentials":
         # One broken grant is one problem: the credentials check reports it with the fix; here it only blocks.
         if ctx.session.is_refresh_failure(exc):
-            return ctx.skipped(f"Not checked: {label} access must be reconnected first (see the sign-in finding).",
-                               cause=Cause.CREDENTIALS, subject=subject or exc.provider)
+            why = "access must be reconnected first" if isinstance(exc, AuthError) else "could not renew access"
+            return ctx.skipped(f"Not checked: {label} {why} (see the sign-in finding).",
+                               cause=reasons.describe(exc).cause, subject=subject or exc.provider)
         if isinstance(exc, PermissionDenied) and ctx.session.lacks_scopes(exc.provider):
             return ctx.skipped(f"Not checked: {label} access lacks permissions the sync needs "
                                "(see the sign-in finding).", cause=Cause.CREDENTIALS, subject=subject or exc.provider)

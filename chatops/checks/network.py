@@ -42,7 +42,7 @@ async def check_network(ctx: CheckContext) -> list[Finding]:
     endpoints = ctx.providers.endpoints_for(ctx.connection)
     if not endpoints:
         return [ctx.skipped("No network endpoints are known for this connection.")]
-    timeout = min(PROBE_TIMEOUT_S, ctx.spec.timeout_s * 0.8)
+    timeout = PROBE_TIMEOUT_S
     results = await asyncio.gather(*(ctx.probe.probe(e, timeout) for e in endpoints))
     return [_finding(ctx, result) for result in results]
 
@@ -68,4 +68,4 @@ def _finding(ctx: CheckContext, result: ProbeResult) -> Finding:
     )
 
 
-CHECK = CheckSpec(name="network", cause=Cause.NETWORK, run=check_network, title="Network", timeout_s=8.0)
+CHECK = CheckSpec(name="network", cause=Cause.NETWORK, run=check_network, title="Network")

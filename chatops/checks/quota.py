@@ -122,7 +122,8 @@ def _schedule_fit(ctx: CheckContext, daily: QuotaUsage) -> Finding:
     c = ctx.connection
     per_day = sum(syncs_per_day(job) for job in c.sync_jobs)
     needed = int(per_day * c.calls_per_sync)
-    others = max(0, daily.used - needed)
+    # Usage counts this connection's own calls too, unless the schedule asks for more than was used at all.
+    others = daily.used - needed if needed <= daily.used else daily.used
     evidence = [("sync schedule", "; ".join(f"{j.name}: {describe(j)}" for j in c.sync_jobs)),
                 ("calls needed per day", f"{per_day:,.0f} syncs x {c.calls_per_sync} calls = {needed:,}"),
                 ("used by everything else", f"{others:,} of {daily.limit:,}")]

@@ -113,8 +113,21 @@ def provider_label(provider: str) -> str:
         return provider
 
 
+# Token-endpoint answers whose description, not their code, says what happened.
+AUTH_DETAILS: dict[str, tuple[Cause, str, tuple[str, ...]]] = {
+    "inactive user": (
+        Cause.MAILBOX_CONFIG, "reports the user is deactivated (invalid_grant: inactive user)",
+        ("Ask your CRM admin to reactivate the user or move the connection to an active user, then click Retest.",),
+    ),
+}
+
+
 def describe(exc: ProviderError) -> Reason:
     """The plain meaning of a ProviderError."""
+    detail = exc.detail.lower()
+    for words, (cause, text, remedy) in AUTH_DETAILS.items():
+        if isinstance(exc, AuthError) and words in detail:
+            return Reason(cause, Status.FAIL, text, remedy)
     if exc.code in MAILBOX_CODES:
         text, remedy = MAILBOX_CODES[exc.code]
         return Reason(Cause.MAILBOX_CONFIG, Status.FAIL, text, remedy)
