@@ -38,13 +38,9 @@ def build(services: Services, settings: SlackSettings) -> SlackApp:
     """The Slack app over the services' store and core (installations share the store's database)."""
     from adapters.slack import app as slack_app
     from adapters.slack.installation_store import SlackInstallationStore
-    from chatops.store.crypto import GrantCipher, load_or_create_keys
-    from chatops.store.slack_installations import Installations
 
-    config = services.config.settings
-    keys, _ = load_or_create_keys(config.encryption_keys.get_secret_value(), config.data_dir)
-    installs = SlackInstallationStore(services.store, Installations(services.store.engine, GrantCipher(keys)))
-    return slack_app.build(settings, services.core, installs, public_url=config.public_url)
+    installs = SlackInstallationStore(services.store, services.store.installations)
+    return slack_app.build(settings, services.core, installs, public_url=services.config.settings.public_url)
 
 
 def mount(web_app: web.Application, services: Services,

@@ -29,7 +29,7 @@ from chatops.model import Workspace
 
 if TYPE_CHECKING:
     from chatops.core import Chatops
-    from chatops.store.slack_installations import Installation
+    from chatops.store.installations import Installation
 
 log = logging.getLogger(__name__)
 

@@ -71,7 +71,7 @@ def register(slack: SlackApp) -> None:
         key = parse.event_key(body) if body.get("type") == "event_callback" else ""
         if key:
             workspace = parse.workspace_id(parse.team_id(body))
-            first = await asyncio.to_thread(slack.installs.installations.remember_event, workspace, key)
+            first = await asyncio.to_thread(core.store.remember_event, workspace, key)
             if not first:
                 log.info("retried event already handled", extra={"workspace": workspace, "event": key})
                 return BoltResponse(status=200, body="")

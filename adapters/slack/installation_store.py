@@ -17,7 +17,7 @@ from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from adapters.slack import parse
 from chatops.model import Secret, Workspace
 from chatops.store import Store
-from chatops.store.slack_installations import Installation, Installations
+from chatops.store.installations import Installation, Installations
 
 log = logging.getLogger(__name__)
 

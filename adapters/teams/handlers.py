@@ -117,7 +117,7 @@ class SyncstatusBot(TeamsActivityHandler):  # type: ignore[misc]
         key = parse.delivery_key(act)
         if not key:
             return True
-        return bool(await self._call(self._conversations.first_delivery, parse.workspace_id(parse.tenant_id(act)),
+        return bool(await self._call(self._core.store.remember_event, parse.workspace_id(parse.tenant_id(act)),
                                      key))
 
     async def _within(self, work: Awaitable[Reply], budget_s: float) -> tuple[asyncio.Task[Reply], Reply | None]:

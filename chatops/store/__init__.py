@@ -30,11 +30,12 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQL
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from sqlmodel import Session, SQLModel, col, select
 
-from chatops.errors import AlreadyExists, ChatopsError, NotFound, StoreError
+from chatops.errors import AlreadyExists, NotFound, StoreError
 from chatops.findings import Finding, Status
 from chatops.model import Connection, Grant, SyncEvent, Workspace
 from chatops.ports import QuotaUsage, TokenSet, UsageWindow
 from chatops.store.crypto import GrantCipher, UndecryptableGrant
+from chatops.store.installations import Installations
 from chatops.store.tables import (
     ConnectionRow,
     FindingRow,
@@ -657,7 +658,18 @@ class Store:
                 "%d grants could not be re-encrypted: no configured key reads them; they need a reconnect",
                 unreadable,
             )
+        if max_batches is None or batches < max_batches:
+            rewritten += self.installations.rotate_keys()
         return rewritten
+
+    @property
+    def installations(self) -> Installations:
+        """Chat app installations (encrypted bot tokens) and install states, on this store's database."""
+        return Installations(self._writer, self._cipher)
+
+    def remember_event(self, workspace_id: str, key: str) -> bool:
+        """True the first time (workspace, key) is seen, False for a retry: a unique key, shared by replicas."""
+        return self.installations.remember_event(workspace_id, key)
 
     # ------------------------------------------------------------ reports
 

@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import JSON, Engine, ForeignKeyConstraint, Index, Table, delete, insert, update
+from sqlalchemy import JSON, Engine, ForeignKeyConstraint, Index, Table, delete, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from chatops.errors import StoreError
-from chatops.store.tables import ProcessedEventRow, UTCDateTime, utc_now
+from chatops.store.tables import UTCDateTime, utc_now
 
 __all__ = ["ConversationRef", "ConversationRow", "Conversations"]
 
@@ -166,15 +166,3 @@ class Conversations:
         with self._session("delete the conversation reference") as session:
             return bool(session.execute(delete(table).where(  # type: ignore[attr-defined]
                 (table.c.workspace_id == workspace_id) & (table.c.conversation_id == conversation_id))).rowcount)
-
-    def first_delivery(self, workspace_id: str, key: str) -> bool:
-        """True the first time (workspace, key) is seen; a redelivered activity gets False (a unique key)."""
-        try:
-            with Session(self._engine) as session, session.begin():
-                session.execute(insert(_table(ProcessedEventRow)).values(workspace_id=workspace_id, key=key,
-                                                                         seen_at=utc_now()))
-        except IntegrityError:
-            return False
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot remember the activity: {getattr(exc, 'orig', None) or exc!s}") from exc
-        return True

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from chatops.model import Secret
 from chatops.store import Store
 from chatops.store.crypto import GrantCipher
-from chatops.store.slack_installations import Installation, Installations
+from chatops.store.installations import Installation, Installations
 
 TOKEN = "xoxb-1111-2222-installationtokenvalue"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -104,3 +104,17 @@ def test_exactly_one_replica_wins_the_token_refresh_lease(store: Store, cipher: 
     assert table.claim_rotation("slack:T1", NOW + timedelta(seconds=31)) is True  # the winner died: lease expired
     table.save(installation(token="xoxb-rotated"))  # saving the refreshed token releases it
     assert table.claim_rotation("slack:T1", NOW + timedelta(seconds=32)) is True
+
+
+def test_key_rotation_re_encrypts_bot_tokens_too(store: Store) -> None:
+    old, new = GrantCipher.generate_key(), GrantCipher.generate_key()
+    Installations(store.engine, GrantCipher([old])).save(installation(bot_refresh_token=Secret("xoxe-1-refresh")))
+    rotating = Store(store.engine.url.render_as_string(hide_password=False), GrantCipher([new, old]))
+    try:
+        assert rotating.rotate_keys() == 1
+    finally:
+        rotating.close()
+
+    found = Installations(store.engine, GrantCipher([new])).find("slack:T1")  # the old key is retired
+    assert found is not None
+    assert (found.bot_token.reveal(), found.bot_refresh_token.reveal()) == (TOKEN, "xoxe-1-refresh")

@@ -61,10 +61,10 @@ def test_removing_the_bot_from_a_team_deactivates_its_channels_only_there(conver
     assert {r.conversation_id for r in conversations.list(A, kind="channel")} == {"19:general"}
 
 
-def test_redelivered_activities_are_recognised(conversations: Conversations) -> None:
-    assert conversations.first_delivery(A, "teams:a:ana:1") is True
-    assert conversations.first_delivery(A, "teams:a:ana:1") is False
-    assert conversations.first_delivery(B, "teams:a:ana:1") is True
+def test_redelivered_activities_are_recognised(store: Store, conversations: Conversations) -> None:
+    assert store.remember_event(A, "teams:a:ana:1") is True
+    assert store.remember_event(A, "teams:a:ana:1") is False
+    assert store.remember_event(B, "teams:a:ana:1") is True
 
 
 def test_unknown_kinds_are_refused(conversations: Conversations) -> None:

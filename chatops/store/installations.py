@@ -27,11 +27,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from chatops.errors import StoreError
 from chatops.model import Secret
-from chatops.store.crypto import GrantCipher
+from chatops.store.crypto import GrantCipher, UndecryptableGrant
 from chatops.store.tables import ProcessedEventRow, UTCDateTime, utc_now
 
-# Kept out of SQLModel.metadata so the store's migrations don't see them; created on first use.
-# TODO(store): fold these two tables into an Alembic revision.
+# Created by migration 0003; described here with SQLAlchemy Core (kept out of SQLModel's metadata).
 METADATA: Final = MetaData()
 
 INSTALLATIONS: Final = Table(
@@ -95,8 +94,6 @@ class Installations:
     def __init__(self, engine: Engine, cipher: GrantCipher) -> None:
         self._engine = engine
         self._cipher = cipher
-        with self._begin("create its installation tables") as connection:
-            METADATA.create_all(connection, checkfirst=True)
 
     @contextmanager
     def _begin(self, doing: str) -> Iterator[Connection]:
@@ -175,6 +172,25 @@ class Installations:
                     ) -> Installation:
         return replace(inst, bot_token=Secret(token), bot_refresh_token=Secret(refresh_token),
                        bot_token_expires_at=expires_at)
+
+    def rotate_keys(self) -> int:
+        """Re-encrypt every bot token not yet under the current key; returns the rows rewritten."""
+        current = self._cipher.key_id
+        rewritten = 0
+        with self._begin("re-encrypt the installations") as connection:
+            rows = connection.execute(select(INSTALLATIONS).where(INSTALLATIONS.c.key_id != current)).mappings().all()
+            for row in rows:
+                try:
+                    values = {"key_id": current, "bot_token_enc": self._cipher.rotate(row["bot_token_enc"])}
+                    if row["bot_refresh_token_enc"]:
+                        values["bot_refresh_token_enc"] = self._cipher.rotate(row["bot_refresh_token_enc"])
+                except UndecryptableGrant:
+                    continue  # its key is gone: the workspace has to reinstall the app
+
+                connection.execute(update(INSTALLATIONS).where(
+                    INSTALLATIONS.c.workspace_id == row["workspace_id"]).values(**values))
+                rewritten += 1
+        return rewritten
 
     # ------------------------------------------------------------ install states (OAuth `state`)
 
