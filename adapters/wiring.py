@@ -16,6 +16,8 @@ from adapters.network import SocketProbe
 from adapters.providers import dynamics, google, hubspot, microsoft, salesforce
 from adapters.providers.http import build_http_client
 from adapters.providers.settings import ProviderSettings
+from adapters.slack.settings import SlackSettings
+from adapters.teams.settings import TeamsSettings
 from chatops.checks import CHECKS
 from chatops.checks.base import Thresholds
 from chatops.clock import SystemClock
@@ -54,8 +56,12 @@ def _fields_of(cls: type[BaseSettings], env: Mapping[str, str]) -> dict[str, str
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    """Every setting of a process, read once: the core's, the providers', Slack's and Teams'."""
+
     settings: Settings
     providers: ProviderSettings
+    slack: SlackSettings
+    teams: TeamsSettings
 
     @classmethod
     def load(cls, overrides: Mapping[str, str] | None = None) -> Config:
@@ -65,7 +71,8 @@ class Config:
         if settings.disabled - set(CHECKS):
             unknown = ", ".join(sorted(settings.disabled - set(CHECKS)))
             raise ConfigError(f"CHATOPS_DISABLED_CHECKS: unknown check {unknown}; known: {', '.join(CHECKS)}")
-        return cls(settings, _load(ProviderSettings, overrides))
+        return cls(settings, _load(ProviderSettings, overrides), SlackSettings.load(overrides),
+                   TeamsSettings.load(overrides))
 
 
 def build_providers(settings: ProviderSettings, http: httpx.AsyncClient, clock: Clock) -> Providers:

@@ -46,7 +46,7 @@ def build(services: Services, settings: SlackSettings) -> SlackApp:
 def mount(web_app: web.Application, services: Services,
           settings: SlackSettings | None = None) -> SlackApp | None:
     """Adds POST /slack/events (and the install routes in OAuth mode); nothing when Slack isn't configured."""
-    settings = settings if settings is not None else SlackSettings.load()
+    settings = settings if settings is not None else services.config.slack
     if settings.mode is SlackMode.OFF:
         log.info("Slack is not configured (no SLACK_BOT_TOKEN or SLACK_CLIENT_ID); its endpoints are off")
         return None

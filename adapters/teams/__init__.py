@@ -28,7 +28,7 @@ _GUID: Final = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-
 
 def mount(web_app: web.Application, services: Services, settings: TeamsSettings | None = None) -> TeamsApp | None:
     """Adds POST /api/messages; nothing when neither credentials nor the demo sandbox are configured."""
-    settings = settings if settings is not None else TeamsSettings.load()
+    settings = settings if settings is not None else services.config.teams
     if not settings.enabled:
         log.info("Teams is not configured (no MICROSOFT_APP_ID); its endpoint is off")
         return None
