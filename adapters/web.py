@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 
 from adapters import slack, teams
+from adapters.metrics import Metrics
 from adapters.wiring import Services
 from chatops.errors import StoreError
 
@@ -32,10 +33,13 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def build_app(services: Services) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024)
+    metrics = Metrics()
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[metrics.middleware])
     app[SERVICES] = services
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics.endpoint)
+    services.core.report_observers.append(metrics.observe_report)
     slack.mount(app, services)  # POST /slack/events (+ install routes); nothing when Slack is not configured
     teams.mount(app, services)  # POST /api/messages; nothing without MICROSOFT_APP_ID or the Teams demo
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from chatops.cards import Card, Header, LinkMaker, finding_blocks, report_card
@@ -24,6 +24,7 @@ class Chatops:
         self.store = store
         self.runner = runner
         self.link = link
+        self.report_observers: list[Callable[[Report], None]] = []  # e.g. the web app's metrics
 
     async def diagnose(
         self, workspace_id: str, connections: Sequence[Connection], *, only: Sequence[str] | None = None,
@@ -35,6 +36,8 @@ class Chatops:
                                             write_probe=write_probe)
         await asyncio.to_thread(self.store.record_report, workspace_id, report.findings,
                                 started_at=report.started_at, finished_at=report.finished_at)
+        for observe in self.report_observers:
+            observe(report)
         return report
 
     async def diagnosis_reply(self, workspace_id: str, connections: Sequence[Connection]) -> Reply:
