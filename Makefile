@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench lint clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/pip install --quiet 'ruff>=0.6' 'mypy>=1.10'
+	$(BIN)/ruff check chatops adapters
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .chatops

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -17,6 +18,7 @@ if TYPE_CHECKING:  # heavy imports stay inside the commands, so `chatops --help`
     from rich.console import Console
 
     from adapters.wiring import Services
+    from chatops.model import Connection
     from chatops.report import Report
 
 T = TypeVar("T")
@@ -96,7 +98,7 @@ def _finish(report: Report, as_json: bool) -> None:
     raise typer.Exit(0 if report.healthy else 1)
 
 
-async def _diagnose(services: Services, workspace: str, connections: list, as_json: bool,
+async def _diagnose(services: Services, workspace: str, connections: list[Connection], as_json: bool,
                     checks: list[str] | None) -> Report:
     from rich.progress import Progress
 
@@ -154,15 +156,26 @@ def diagnose(
 def demo(
     once: Annotated[bool, typer.Option("--once", help="Diagnose every demo connection, print, exit.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --once: JSON findings.")] = False,
+    port: Annotated[int, typer.Option(help="Port of the sandbox page and the bot (0: any free port).")] = 3000,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the URL, don't open it.")] = False,
 ) -> None:
-    """Start the provider simulator with the `demo` scenario on a fresh database and diagnose it."""
+    """Open the offline sandbox: a Slack channel and a Teams chat in the browser, against the demo organisation.
+
+    It runs the provider simulator (`demo` scenario), the bot on a fresh database and the workspace emulator
+    at one URL; Ctrl-C stops them. With --once: diagnose every demo connection in the terminal and exit.
+    """
     import tempfile
 
     from adapters.sandbox.simulator import start_simulator
 
     _logging()
     if not once:
-        _console(stderr=True).print("The chat sandbox is not built yet; running the one-shot demo (--once).")
+        from adapters.sandbox.demo_server import run
+
+        with _errors():
+            run(host=host, port=port, open_browser=not no_browser, say=lambda line: _console().print(line))
+        return
     with _errors(), tempfile.TemporaryDirectory(prefix="chatops-demo-") as data_dir:
 
         async def main() -> Report:
@@ -202,14 +215,13 @@ def serve(
                                                           "no public URL needed.")] = False,
 ) -> None:
     """Run the web server: health and readiness endpoints, and the chat platforms configured."""
-    from aiohttp import web
-
-    from adapters.web import build_app
-    from adapters.wiring import Config, build
-
     import logging
 
+    from aiohttp import web
+
     from adapters.logs import configure
+    from adapters.web import build_app
+    from adapters.wiring import Config, build
 
     configure(logging.INFO)
     with _errors():
@@ -246,10 +258,8 @@ def simulator(
             finally:
                 await running.stop()
 
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(main())
-        except KeyboardInterrupt:
-            pass
 
 
 @connections_app.command("list")
@@ -259,7 +269,7 @@ def connections_list(workspace: WorkspaceOption = DEFAULT_WORKSPACE,
     from adapters.console import print_connections
     from chatops.imports import connections_to_records
 
-    async def run(services: Services) -> list:
+    async def run(services: Services) -> list[Connection]:
         return await asyncio.to_thread(services.store.list_connections, workspace)
 
     found = _run(run)
@@ -279,7 +289,7 @@ def connections_import(file: Annotated[Path, typer.Argument(help="YAML or JSON f
     with _errors():
         records = read_connections(file, workspace)
 
-    async def run(services: Services) -> list:
+    async def run(services: Services) -> list[Connection]:
         await asyncio.to_thread(services.store.ensure_workspace, Workspace(workspace, workspace))
         return await asyncio.to_thread(services.store.import_connections, workspace, records)
 
@@ -358,7 +368,7 @@ def classify(
     classifier = default_classifier()
     if as_json:
         write = sys.stdout.write
-        for number, line, result in classify_stream(_lines(source), classifier):
+        for number, _line, result in classify_stream(_lines(source), classifier):
             write(json.dumps({"line": number, "cause": result.cause.value, "provider": result.provider,
                               "signature": result.signature, "explanation": result.explanation,
                               "fix": result.fix}, ensure_ascii=False) + "\n")

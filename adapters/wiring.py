@@ -46,7 +46,7 @@ def _load(cls: type[BaseSettings], overrides: Mapping[str, str]) -> Any:
         raise ConfigError("\n".join(lines)) from None
 
 
-def _fields_of(cls: type[BaseSettings], env: Mapping[str, str]) -> dict[str, str]:
+def _fields_of(cls: type[BaseSettings], env: Mapping[str, str]) -> dict[str, Any]:
     """Variables given explicitly (tests, the demo), by field name; they win over the environment."""
     prefix = str(cls.model_config.get("env_prefix", "")).upper()
     fields = {name.upper(): name for name in cls.model_fields}

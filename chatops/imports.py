@@ -11,7 +11,6 @@ from typing import Any
 import yaml
 
 from chatops.errors import ChatopsError
-from chatops.schedules import InvalidSchedule
 from chatops.model import (
     CALENDAR_PROVIDERS,
     CRM_PROVIDERS,
@@ -24,6 +23,7 @@ from chatops.model import (
     Secret,
     SyncJob,
 )
+from chatops.schedules import InvalidSchedule
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
@@ -56,7 +56,7 @@ def _to_located(node: yaml.Node) -> _Located:
         return _Located({str(k.value): _to_located(v) for k, v in node.value}, line)
     if isinstance(node, yaml.SequenceNode):
         return _Located([_to_located(v) for v in node.value], line)
-    return _Located(yaml.SafeLoader("").construct_object(node), line)  # type: ignore[no-untyped-call]
+    return _Located(yaml.SafeLoader("").construct_object(node), line)
 
 
 class _Record:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from chatops.schedules import SyncJob  # noqa: F401  (re-exported: sync jobs are model values too)
+from chatops.schedules import SyncJob as SyncJob  # re-exported: sync jobs are model values too
 
 
 class Provider(StrEnum):

@@ -10,7 +10,6 @@ from typing import Protocol
 
 from chatops.model import Connection, Grant, GrantRole, Provider
 
-
 # ---------------------------------------------------------------- values the providers return
 
 

@@ -64,7 +64,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
 
     @staticmethod
     def _backoff(attempt: int) -> float:
-        return min(MAX_RETRY_WAIT_S, 0.2 * 2**attempt) * (0.5 + random.random() / 2)
+        return float(min(MAX_RETRY_WAIT_S, 0.2 * 2**attempt) * (0.5 + random.random() / 2))
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -740,7 +740,8 @@ ROUTES: Final = (
     ),
 )
 
-# Endpoints the Dynamics client calls that provider-apis.md does not list yet (served too; see EXTRA_ROUTES in simulator.py).
+# Endpoints the Dynamics client calls that provider-apis.md does not list yet;
+# served too (see EXTRA_ROUTES in simulator.py).
 _WEB_API: Final = "https://learn.microsoft.com/en-us/power-apps/developer/data-platform/"
 EXTRA_ROUTES: Final = (
     Route(

@@ -682,7 +682,8 @@ ROUTES: Final = (
     ),
 )
 
-# Endpoints the Google client calls that provider-apis.md does not list yet (served too; see EXTRA_ROUTES in simulator.py).
+# Endpoints the Google client calls that provider-apis.md does not list yet;
+# served too (see EXTRA_ROUTES in simulator.py).
 EXTRA_ROUTES: Final = (
     Route(
         "GET",

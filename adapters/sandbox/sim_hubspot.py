@@ -641,7 +641,8 @@ ROUTES: Final = (
     ),
 )
 
-# Endpoints the HubSpot client calls that provider-apis.md does not list yet (served too; see EXTRA_ROUTES in simulator.py).
+# Endpoints the HubSpot client calls that provider-apis.md does not list yet;
+# served too (see EXTRA_ROUTES in simulator.py).
 EXTRA_ROUTES: Final = (
     Route(
         "POST",

@@ -789,7 +789,8 @@ ROUTES: Final = (
     ),
 )
 
-# Endpoints the Microsoft client calls that provider-apis.md does not list yet (served too; see EXTRA_ROUTES in simulator.py).
+# Endpoints the Microsoft client calls that provider-apis.md does not list yet;
+# served too (see EXTRA_ROUTES in simulator.py).
 EXTRA_ROUTES: Final = (
     Route(
         "GET",

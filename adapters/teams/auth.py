@@ -77,7 +77,8 @@ class OpenIdKeys:
         if self._fetched_at is None or now - self._fetched_at > self._max_age_s:
             await self._refresh(now, stale_ok=self._fetched_at is not None)
         found = self._keys.get(kid)
-        if found is None and (self._tried_at is None or time.monotonic() - self._tried_at > self._unknown_kid_refresh_s):
+        stale = self._tried_at is None or time.monotonic() - self._tried_at > self._unknown_kid_refresh_s
+        if found is None and stale:
             await self._refresh(time.monotonic(), stale_ok=True)  # keys roll over; look once more
             found = self._keys.get(kid)
         return found

@@ -74,7 +74,7 @@ class Session:
         if task is None:
             task = asyncio.ensure_future(make())
             self._memo[key] = task
-        return await asyncio.shield(task)  # type: ignore[no-any-return]
+        return await asyncio.shield(task)
 
     async def refresh(self, grant: Grant) -> TokenSet:
         """Refresh the grant once per run and keep the new tokens (rotated refresh tokens included)."""

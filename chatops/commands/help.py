@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from chatops.cards import Card, Header, Line, Note
+from chatops.cards import Block, Card, Header, Line, Note
 from chatops.chat import Reply
 
 if TYPE_CHECKING:
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def help_reply(commands: Sequence[Command], *, problem: str = "", suggestion: str | None = None) -> Reply:
-    blocks = [Header("How to use /syncstatus")]
+    blocks: list[Block] = [Header("How to use /syncstatus")]
     if problem:
         blocks.append(Line(problem, bold=True))
     if suggestion:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from chatops.cards import Card, Facts, Header, Line, Note, clip
+from chatops.cards import Block, Card, Facts, Header, Line, Note, clip
 from chatops.chat import CommandRequest, Reply
 from chatops.classify import default_classifier, group
 from chatops.commands import grammar
@@ -90,7 +90,7 @@ async def log_patterns(core: Chatops, request: CommandRequest, args: tuple[str, 
             Header(title), Line("No sync log lines were ingested for this connection."),
             Note("An admin can add them with: chatops logs ingest FILE --connection " + connection.id))))
     patterns = group(((e.line, e.at, e.connection_id) for e in events), default_classifier())
-    blocks = [Header(title), Note(f"{len(events)} lines, {len(patterns)} patterns, most frequent first.")]
+    blocks: list[Block] = [Header(title), Note(f"{len(events)} lines, {len(patterns)} patterns, most frequent first.")]
     for p in patterns[:8]:
         seen = f"last {p.last_seen:%d %b %H:%M} UTC" if p.last_seen else "no timestamps"
         blocks.append(Line(clip(f"{p.count} x {p.signature} ({p.cause.value}): {p.explanation}", 1000), bold=True))
