@@ -32,6 +32,7 @@ class CommandRequest:
     user: ChatUser
     text: str  # what followed the command word: "all", "@ana", "logs ana-sfdc"
     channel_id: str = ""
+    command: str = "/syncstatus"  # how the user invokes it here (Teams: "syncstatus"), for help and hints
 
 
 @dataclass(frozen=True, slots=True)

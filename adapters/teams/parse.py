@@ -255,7 +255,7 @@ def command_text(act: Activity, emails: Mapping[str, str] | None = None) -> str 
 
 def command_request(act: Activity, user: ChatUser, text: str) -> CommandRequest:
     return CommandRequest(workspace_id=workspace_id(tenant_id(act)), user=user, text=text,
-                          channel_id=act.conversation.id)
+                          channel_id=act.conversation.id, command="syncstatus")
 
 
 # ---------------------------------------------------------------- card actions

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Final
 
 from chatops.chat import CommandRequest, Reply
 from chatops.commands import grammar, status
+from chatops.commands.help import SLASH
 from chatops.errors import CommandError
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ class Command:
 async def _help(core: Chatops, request: CommandRequest, args: tuple[str, ...]) -> Reply:
     from chatops.commands.help import help_reply
 
-    return help_reply(COMMANDS)
+    return help_reply(COMMANDS, word=request.command)
 
 
 COMMANDS: Final[tuple[Command, ...]] = (
@@ -56,8 +57,9 @@ async def dispatch(core: Chatops, request: CommandRequest) -> Reply:
         parsed = grammar.parse(request.text, WORDS)
         command = find(parsed.word)
         if command.admin_only and not request.user.is_admin:
-            return Reply(f"Only workspace admins can use `{command.usage}`. "
-                         "Use `/syncstatus` to see your own connections.", ephemeral=True)
+            usage = request.command + command.usage.removeprefix(SLASH)
+            return Reply(f"Only workspace admins can use `{usage}`. "
+                         f"Use `{request.command}` to see your own connections.", ephemeral=True)
         return await command.handler(core, request, parsed.args)
     except CommandError as exc:
-        return help_reply(COMMANDS, problem=str(exc), suggestion=exc.suggestion)
+        return help_reply(COMMANDS, word=request.command, problem=str(exc), suggestion=exc.suggestion)

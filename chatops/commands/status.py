@@ -46,7 +46,12 @@ async def targets(core: Chatops, request: CommandRequest, args: tuple[str, ...])
         if not request.user.email:
             raise CommandError("I could not find your email address, so I cannot tell which connections are yours.")
         return await mine(core, request)
+    from chatops.commands import WORDS
+
     if len(args) > 1:
+        word = grammar.suggest(args[0], WORDS - {"?"})
+        if word is not None:  # "lgos ana-sf": a command word with a typo
+            raise CommandError(f"I don't know the command {args[0]!r}.", f"{word} {' '.join(args[1:])}".strip())
         raise CommandError(f"I expected one person or connection, not {len(args)} words.")
     arg = args[0]
     if grammar.is_email(arg):
@@ -56,8 +61,6 @@ async def targets(core: Chatops, request: CommandRequest, args: tuple[str, ...])
         if not found:
             raise CommandError(f"{arg} has no connections in this workspace.")
         return found
-    from chatops.commands import WORDS
-
     try:
         return [await visible(core, request, arg)]
     except CommandError as exc:
