@@ -174,7 +174,8 @@ def demo(
         from adapters.sandbox.demo_server import run
 
         with _errors():
-            run(host=host, port=port, open_browser=not no_browser, say=lambda line: _console().print(line))
+            run(host=host, port=port, open_browser=not no_browser,
+                say=lambda line: _console().print(line, soft_wrap=True, markup=False))
         return
     with _errors(), tempfile.TemporaryDirectory(prefix="chatops-demo-") as data_dir:
 

@@ -16,7 +16,7 @@ import json
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl, quote, urlencode
@@ -120,6 +120,8 @@ class FakeSlack:
         self.messages: dict[tuple[str, str], Message] = {}
         self.views: dict[str, dict[str, Any]] = {}  # user id -> the Home view published
         self.modals: list[dict[str, Any]] = []
+        self.ephemeral: list[Message] = []  # every ephemeral message, in order (the emulator shows them)
+        self.observers: list[Callable[[Call], None]] = []  # told after a call changed what Slack shows
         self.response_urls: dict[str, ResponseUrl] = {}
         self.codes: dict[str, str] = {}  # OAuth code -> team id
         self.delays: dict[str, float] = {}  # method -> seconds to wait before answering
@@ -231,7 +233,8 @@ class FakeSlack:
         params = await self._params(request)
         token = self._token(request, params)
         team = next((t for t in self.teams.values() if t.holds(token)), None)
-        await self._record(Call(method, params, team.id if team else "", token))
+        call = Call(method, params, team.id if team else "", token)
+        await self._record(call)
         if method in self.delays:
             await asyncio.sleep(self.delays[method])
         fault = self._fault(method)
@@ -255,7 +258,13 @@ class FakeSlack:
         }.get(method)
         if handler is None:
             return _error("unknown_method")
-        return await handler(team, params)
+        answer = await handler(team, params)
+        self._observe(call)
+        return answer
+
+    def _observe(self, call: Call) -> None:
+        for observer in self.observers:
+            observer(call)
 
     def _fault(self, method: str) -> _Fault | None:
         queue = self._faults.get(method)
@@ -315,6 +324,7 @@ class FakeSlack:
             return _error("user_not_found")
         message = Message(str(params["channel"]), self._next_ts(), str(params.get("text", "")),
                           list(params.get("blocks") or []), user=str(params["user"]), ephemeral=True)
+        self.ephemeral.append(message)
         return _ok(message_ts=message.ts)
 
     async def _update(self, team: Team, params: dict[str, Any]) -> web.Response:
@@ -445,7 +455,8 @@ class FakeSlack:
         url = f"{self.base_url}{request.path}"
         body = json.loads(await request.read() or b"{}")
         hook = self.response_urls.get(url)
-        await self._record(Call("response_url", body, hook.team_id if hook else "", url=url))
+        call = Call("response_url", body, hook.team_id if hook else "", url=url)
+        await self._record(call)
         fault = self._fault("response_url")
         if fault is not None:  # response_url answers in plain text: 404 "expired_url" and the like
             if fault.status == 429:
@@ -472,6 +483,9 @@ class FakeSlack:
                                    user=hook.user if ephemeral else "", ephemeral=ephemeral)
             if not ephemeral:
                 self.messages[(hook.channel, hook.message.ts)] = hook.message
+            else:
+                self.ephemeral.append(hook.message)
+        self._observe(call)
         return web.Response(text="ok")
 
     # ------------------------------------------------------------ playing Slack's part towards the bot

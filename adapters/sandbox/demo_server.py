@@ -1,0 +1,201 @@
+"""`chatops demo`: the provider simulator, the bot server and the workspace emulator, started and stopped together.
+
+One port serves the bot (the same aiohttp app as `chatops serve`) and the emulator's page at `/`. Beside it,
+on free loopback ports, run the provider simulator with the `demo` scenario, the fake Slack Web API
+(FakeSlack, which the bot calls as CHATOPS_SLACK_API_URL) and the fake Bot Connector (where the bot's Teams
+replies go). The database is a fresh SQLite file in a temporary folder, holding the demo organisation as
+Slack team T0DEMO and as the Teams demo tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+import socket
+import tempfile
+import webbrowser
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from aiohttp import web
+
+from adapters.sandbox.bot_connector import DEMO_TENANT, BotConnector
+from adapters.sandbox.demo import DEMO_ADMIN_ID, install_async, member_ids
+from adapters.sandbox.emulator import Emulator, Member
+from adapters.sandbox.simulator import RunningSimulator, start_simulator
+from adapters.sandbox.slack_api import FakeSlack
+from adapters.slack.settings import SlackSettings
+from adapters.wiring import Config, Services, build
+from chatops.errors import ConfigError
+from chatops.model import Workspace
+
+DEMO_TEAM: Final = "T0DEMO"
+DEFAULT_PORT: Final = 3000
+SHUTDOWN_S: Final = 3.0
+# Real Slack or Teams settings in the environment must not leak into the sandbox (nor the other way).
+_NEUTRAL: Final = {
+    "SLACK_CLIENT_ID": "", "SLACK_CLIENT_SECRET": "", "SLACK_APP_TOKEN": "", "SLACK_ADMIN_USERS": "",
+    "MICROSOFT_APP_ID": "", "MICROSOFT_APP_PASSWORD": "", "MICROSOFT_APP_TENANT_ID": "",
+    "MICROSOFT_APP_TYPE": "MultiTenant", "CHATOPS_TEAMS_TENANTS": "",
+}
+
+
+def signing_secret() -> tuple[str, bool]:
+    """SLACK_SIGNING_SECRET when set, else a new random one; and whether it was generated."""
+    configured = SlackSettings.load({**_NEUTRAL, "SLACK_BOT_TOKEN": ""}).signing_secret.get_secret_value()
+    if configured:
+        return configured, False
+    return secrets.token_hex(16), True
+
+
+@dataclass
+class DemoServer:
+    """Everything `chatops demo` runs; stop() ends it all."""
+
+    url: str
+    signing_secret: str
+    secret_generated: bool
+    simulator: RunningSimulator
+    slack: FakeSlack
+    connector: BotConnector
+    services: Services
+    emulator: Emulator
+    runner: web.AppRunner
+    data_dir: tempfile.TemporaryDirectory[str]
+
+    @property
+    def organisation(self) -> str:
+        return self.simulator.scenario.organisation.name
+
+    async def stop(self) -> None:
+        try:
+            await self.runner.cleanup()  # the emulator's streams, then the bot (its services close with it)
+        finally:
+            await self.slack.stop()
+            await self.connector.stop()
+            await self.simulator.stop()
+            self.data_dir.cleanup()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"--port: {host}:{port} is not free ({exc.strerror or exc}); "
+                          "choose another with --port, or 0 for any free port") from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+async def start_demo(*, host: str = "127.0.0.1", port: int = DEFAULT_PORT, secret: str | None = None,
+                     scenario: str = "demo") -> DemoServer:
+    """Start everything and return once the page answers; port 0 picks a free port."""
+    sock = _bind(host, port)
+    bound = sock.getsockname()[1]
+    url = f"http://{f'[{host}]' if ':' in host else host}:{bound}"
+    generated = False
+    if secret is None:
+        secret, generated = signing_secret()
+    data_dir = tempfile.TemporaryDirectory(prefix="chatops-demo-")
+    simulator = await start_simulator(scenario)
+    slack = await FakeSlack().start()
+    connector = await BotConnector().start()
+    try:
+        organisation = simulator.scenario.organisation.name
+        team = slack.add_team(DEMO_TEAM, organisation)
+        ids = member_ids(simulator)
+        members = [Member(ids[m.email], m.email, m.name, m.admin) for m in simulator.scenario.chat_members()]
+        for m in members:
+            slack.add_user(DEMO_TEAM, m.slack_id, m.email, m.name, is_admin=m.admin, is_owner=m.admin)
+            connector.add_member(m.teams_id, name=m.name, email=m.email, aad_object_id=m.aad_object_id,
+                                 tenant_id=DEMO_TENANT)
+        folder = Path(data_dir.name)
+        overrides = {
+            **simulator.settings_env(), **_NEUTRAL,
+            "CHATOPS_DATA_DIR": str(folder), "CHATOPS_DATABASE_URL": f"sqlite:///{folder / 'demo.db'}",
+            "CHATOPS_ENCRYPTION_KEYS": "", "CHATOPS_PUBLIC_URL": url,
+            "SLACK_BOT_TOKEN": team.bot_token, "SLACK_SIGNING_SECRET": secret,
+            "CHATOPS_SLACK_API_URL": slack.api_url,
+            "CHATOPS_TEAMS_DEMO": "1", "CHATOPS_TEAMS_SERVICE_URL_HOSTS": connector.host,
+            "CHATOPS_TEAMS_ADMIN_EMAILS": ",".join(m.email for m in members if m.admin),
+        }
+        services = build(Config.load(overrides))
+        try:
+            for workspace in (Workspace(f"slack:{DEMO_TEAM}", organisation, "slack", DEMO_TEAM),
+                              Workspace(f"teams:{DEMO_TENANT}", organisation, "teams", DEMO_TENANT)):
+                await install_async(services.store, simulator, workspace)
+            from adapters.web import build_app
+
+            app = build_app(services)
+            emulator = Emulator(bot_url=url, fake=slack, team_id=DEMO_TEAM, team_name=organisation,
+                                signing_secret=secret, members=members, connector=connector,
+                                tenant_id=DEMO_TENANT)
+            emulator.mount(app)
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_S)
+            await runner.setup()
+        except BaseException:
+            await services.close()
+            raise
+        try:
+            await web.SockSite(runner, sock).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+    except BaseException:
+        sock.close()
+        await slack.stop()
+        await connector.stop()
+        await simulator.stop()
+        data_dir.cleanup()
+        raise
+    return DemoServer(url, secret, generated, simulator, slack, connector, services, emulator, runner, data_dir)
+
+
+def banner(demo: DemoServer) -> list[str]:
+    """What `chatops demo` prints: the one URL to open, and what runs behind it."""
+    secret = (f"{demo.signing_secret} (generated; set SLACK_SIGNING_SECRET to choose one)"
+              if demo.secret_generated else "from SLACK_SIGNING_SECRET")
+    return [
+        f"chatops demo: {demo.organisation}'s broken CRM sync, in a Slack channel and a Teams chat on this machine.",
+        "",
+        f"  Open {demo.url}",
+        "",
+        f"  Slack team {DEMO_TEAM} (admin {DEMO_ADMIN_ID}), signing secret {secret}",
+        f"  Teams tenant {DEMO_TENANT} (demo mode: activities are not authenticated)",
+        f"  Provider simulator at {demo.simulator.base_url} (scenario: {demo.simulator.scenario.name})",
+        "",
+        "Type /syncstatus all as Demo Admin. Ctrl-C stops everything.",
+    ]
+
+
+def run(*, host: str = "127.0.0.1", port: int = DEFAULT_PORT, open_browser: bool = True,
+        say: Callable[[str], None] = print) -> None:
+    """`chatops demo`: start, print the URL (and open it), serve until Ctrl-C or SIGTERM, stop cleanly."""
+
+    async def main() -> None:
+        demo = await start_demo(host=host, port=port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows' default loop
+            loop.add_signal_handler(signal.SIGTERM, stop.set)
+        try:
+            for line in banner(demo):
+                say(line)
+            if open_browser:
+                await loop.run_in_executor(None, webbrowser.open, demo.url)
+            await stop.wait()
+        finally:
+            say("Stopping…")
+            await demo.stop()
+            say("Stopped.")
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
