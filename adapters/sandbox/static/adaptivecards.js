@@ -291,7 +291,7 @@ function actionSet(actions, ctx) {
     const node = el("button", `ac-button ac-button--${style}`, action.title ?? "");
     node.type = "button";
     node.dataset.verb = action.verb ?? "";
-    if (action.type === "Action.OpenUrl") node.append(el("span", "ac-button__external", "↗"));
+    if (action.type === "Action.OpenUrl") node.title = action.url;
     node.addEventListener("click", async () => {
       if (action.type === "Action.ShowCard") {
         shown.replaceChildren();

@@ -172,7 +172,7 @@ function button(element, ctx, where) {
   const node = el("button", `bk-button${element.style ? ` bk-button--${element.style}` : ""}`);
   node.type = "button";
   node.append(textObject(element.text, ctx));
-  if (element.url) node.append(el("span", "bk-button__external", "↗"));
+  if (element.url) node.title = element.url;  // Slack opens it in the browser
   node.dataset.actionId = element.action_id ?? "";
   node.addEventListener("click", async () => {
     if (element.url) window.open(element.url, "_blank", "noopener");

@@ -563,8 +563,10 @@ function wire() {
   const input = $("slack-input");
   input.addEventListener("input", composerChanged);
   input.addEventListener("keydown", (event) => {
+    // Enter picks the highlighted command, unless it is typed out in full already (then it runs)
+    const complete = input.value.trim().toLowerCase() === state.workspace.command.command;
     const menuOpen = !$("slash-menu").hidden;
-    if (menuOpen && (event.key === "Tab" || (event.key === "Enter" && !event.shiftKey))) {
+    if (menuOpen && (event.key === "Tab" || (event.key === "Enter" && !event.shiftKey && !complete))) {
       event.preventDefault();
       pickCommand();
       return;
