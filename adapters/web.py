@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from adapters import slack, teams
+from adapters import reconnect_web, slack, teams
 from adapters.metrics import Metrics
 from adapters.wiring import Services
 from chatops.errors import StoreError
@@ -42,6 +42,7 @@ def build_app(services: Services) -> web.Application:
     services.core.report_observers.append(metrics.observe_report)
     slack.mount(app, services)  # POST /slack/events (+ install routes); nothing when Slack is not configured
     teams.mount(app, services)  # POST /api/messages; nothing without MICROSOFT_APP_ID or the Teams demo
+    reconnect_web.mount(app, services)  # GET /connect/<token>, GET /oauth/callback/<provider>
 
     async def close(_: web.Application) -> None:
         await services.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from pydantic_settings import BaseSettings
 
 from adapters.network import SocketProbe
 from adapters.providers import dynamics, google, hubspot, microsoft, salesforce
+from adapters.providers.consent import build_consent
 from adapters.providers.http import build_http_client
 from adapters.providers.settings import ProviderSettings
 from adapters.slack.settings import SlackSettings
@@ -25,6 +27,7 @@ from chatops.core import Chatops
 from chatops.errors import ConfigError
 from chatops.model import Provider
 from chatops.ports import Clock, NetworkProbe, Providers
+from chatops.reconnect import KEY_PURPOSE, Links, Reconnect
 from chatops.runner import Runner
 from chatops.settings import Settings
 from chatops.store import Store
@@ -137,4 +140,9 @@ def build(config: Config, *, http: httpx.AsyncClient | None = None, probe: Netwo
         check_timeout_s=settings.check_timeout_s,
         thresholds=Thresholds(quota_warn_percent=settings.quota_warn_percent),
     )
-    return Services(config, store, http, Chatops(store, runner), key_created)
+    links = Links(store.derive_keys(KEY_PURPOSE), settings.public_url, clock,
+                  ttl=timedelta(minutes=settings.reconnect_link_minutes))
+    core = Chatops(store, runner, link=links.url)
+    core.reconnect = Reconnect(core, build_consent(config.providers, http, clock), links,
+                               public_url=settings.public_url, clock=clock)
+    return Services(config, store, http, core, key_created)

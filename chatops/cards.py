@@ -9,10 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from chatops.findings import ActionKind, Finding, Status
 from chatops.model import Connection
 from chatops.report import ConnectionReport, Report
+
+if TYPE_CHECKING:  # chat.py imports this module
+    from chatops.chat import ChatUser
 
 PAGE_SIZE = 8  # connections per overview page; keeps a Slack message well under 50 blocks
 MAX_TEXT = 2800  # below Slack's 3000-character section limit, with room for escaping
@@ -80,8 +84,9 @@ class Card:
     details: tuple[Block, ...] = field(default=())  # shown on demand (Slack modal / Teams ShowCard)
 
 
-LinkMaker = Callable[[Connection, str], str]
-"""Makes the signed Reconnect URL for (connection, "<connection id>:<role>"); "" when not configured."""
+LinkMaker = Callable[[Connection, str, "ChatUser | None"], str]
+"""Makes the signed Reconnect URL for (connection, "<connection id>:<role>", the chat user the card is for);
+"" when not configured or when the card has no single viewer to bind the link to."""
 
 
 def clip(text: str, limit: int = MAX_TEXT) -> str:
@@ -89,7 +94,7 @@ def clip(text: str, limit: int = MAX_TEXT) -> str:
 
 
 def connection_blocks(part: ConnectionReport, *, checked_at: datetime, link: LinkMaker | None = None,
-                      with_details: bool = True) -> list[Block]:
+                      with_details: bool = True, viewer: ChatUser | None = None) -> list[Block]:
     """A connection's status line, every problem with evidence and fix, and its buttons."""
     c = part.connection
     blocks: list[Block] = [
@@ -104,18 +109,20 @@ def connection_blocks(part: ConnectionReport, *, checked_at: datetime, link: Lin
             blocks.append(Note(clip(" · ".join(f"{e.label}: {e.value}" for e in finding.evidence[:4]), 1900)))
         if finding.remedy:
             blocks.append(Steps(tuple(clip(step, 600) for step in finding.remedy[:5])))
-    blocks.append(Buttons(connection_buttons(part, link=link, with_details=with_details)))
+    blocks.append(Buttons(connection_buttons(part, link=link, with_details=with_details, viewer=viewer)))
     return blocks
 
 
 def connection_buttons(part: ConnectionReport, *, link: LinkMaker | None = None,
-                       with_details: bool = True) -> tuple[Button, ...]:
+                       with_details: bool = True, viewer: ChatUser | None = None) -> tuple[Button, ...]:
     c = part.connection
     buttons: list[Button] = []
     for action in dict.fromkeys(a for f in part.problems for a in f.actions):
         if action.kind is ActionKind.RECONNECT:
-            url = link(c, action.target) if link is not None else ""
-            buttons.append(Button(action.label, ActionKind.RECONNECT, action.target, url=url, primary=True))
+            url = link(c, action.target, viewer) if link is not None else ""
+            # the value repeats the link: Slack reports a link button's click without its url
+            buttons.append(Button(action.label, ActionKind.RECONNECT, action.target, value=url, url=url,
+                                  primary=True))
         elif action.kind is ActionKind.OPEN_URL and action.target:
             buttons.append(Button(action.label, ActionKind.OPEN_URL, c.id, url=action.target))
     buttons.append(Button("Retest", ActionKind.RETEST, c.id))
@@ -139,14 +146,14 @@ def finding_blocks(findings: Sequence[Finding]) -> list[Block]:
 
 
 def report_card(report: Report, *, link: LinkMaker | None = None, page: int = 1,
-                page_size: int = PAGE_SIZE, title: str = "Sync status") -> Card:
+                page_size: int = PAGE_SIZE, title: str = "Sync status", viewer: ChatUser | None = None) -> Card:
     """One connection: its full card. Several: an overview, worst first, one row per connection, paged."""
     parts = report.worst_first()
     if len(parts) == 1:
         part = parts[0]
         return Card(title=f"{title}: {part.connection.name}", status=part.status,
                     blocks=(Header(f"{title}: {part.connection.name}"),
-                            *connection_blocks(part, checked_at=report.finished_at, link=link)),
+                            *connection_blocks(part, checked_at=report.finished_at, link=link, viewer=viewer)),
                     details=tuple(finding_blocks(part.findings)))
     counts = report.counts()
     causes = report.cause_counts()
@@ -163,7 +170,7 @@ def report_card(report: Report, *, link: LinkMaker | None = None, page: int = 1,
         blocks.append(Divider())
         first = part.problems[0].summary if part.problems else "Everything checked out."
         blocks.append(Line(clip(f"{part.connection.name}: {first}", 1000), status=part.status))
-        blocks.append(Buttons(connection_buttons(part, link=link)))
+        blocks.append(Buttons(connection_buttons(part, link=link, viewer=viewer)))
     if pages > 1:
         nav = []
         if page > 1:

@@ -5,18 +5,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from chatops.cards import Card, Header, LinkMaker, finding_blocks, report_card
-from chatops.chat import ActionRequest, CommandRequest, Reply
+from chatops.chat import ActionRequest, ChatUser, CommandRequest, MessageRef, Reply
 from chatops.commands import dispatch, grammar
 from chatops.commands.status import owns, targets
 from chatops.errors import ChatopsError, CommandError, NotFound
 from chatops.findings import ActionKind
 from chatops.history import StoreHistory
 from chatops.model import Connection
+from chatops.ports import ChatSink
 from chatops.report import Report
 from chatops.runner import OnFinding, Runner
 from chatops.store import Store
+
+if TYPE_CHECKING:
+    from chatops.reconnect import Reconnect
 
 
 class Chatops:
@@ -25,6 +30,8 @@ class Chatops:
         self.runner = runner
         self.link = link
         self.report_observers: list[Callable[[Report], None]] = []  # e.g. the web app's metrics
+        self.reconnect: Reconnect | None = None  # the Reconnect flow, when wired (adapters/wiring.py)
+        self.sinks: dict[str, ChatSink] = {}  # per chat platform: updates cards in place after a reconnect
 
     async def diagnose(
         self, workspace_id: str, connections: Sequence[Connection], *, only: Sequence[str] | None = None,
@@ -40,9 +47,11 @@ class Chatops:
             observe(report)
         return report
 
-    async def diagnosis_reply(self, workspace_id: str, connections: Sequence[Connection]) -> Reply:
+    async def diagnosis_reply(self, workspace_id: str, connections: Sequence[Connection], *,
+                              viewer: ChatUser | None = None) -> Reply:
+        """A fresh diagnosis as a card; its Reconnect links are bound to `viewer`, who the card is for."""
         report = await self.diagnose(workspace_id, connections)
-        card = report_card(report, link=self.link)
+        card = report_card(report, link=self.link, viewer=viewer)
         return Reply(_summary_text(report), card=card, replace_original=True)
 
     # ------------------------------------------------------------------ chat entry points
@@ -70,7 +79,7 @@ class Chatops:
         try:
             if request.kind is ActionKind.RETEST:
                 connection = await self._acted_on(request)
-                return await self.diagnosis_reply(request.workspace_id, [connection])
+                return await self.diagnosis_reply(request.workspace_id, [connection], viewer=request.user)
             if request.kind is ActionKind.DETAILS:
                 connection = await self._acted_on(request)
                 findings = await asyncio.to_thread(self.store.latest_findings, request.workspace_id, connection.id)
@@ -79,6 +88,10 @@ class Chatops:
                 return Reply(title, card=Card(title, blocks), ephemeral=True)
             if request.kind is ActionKind.PAGE:
                 return await self._page(request)
+            if request.kind is ActionKind.RECONNECT and self.reconnect is not None:
+                # a Reconnect button without a link for this user (a digest, another's card): one of their own
+                connection = await self._acted_on(request)
+                return self.reconnect.fresh_link_card(connection, request.target, request.user, "Reconnect")
         except (NotFound, CommandError) as exc:
             return Reply(str(exc), ephemeral=True)
         return Reply(f"That button ({request.kind.value}) is not available here.", ephemeral=True)
@@ -105,8 +118,22 @@ class Chatops:
         now = datetime.now(UTC)
         report = Report.build(connections, findings, now, now)
         page = int(request.value) if request.value.isdigit() else 1
-        return Reply(_summary_text(report), card=report_card(report, link=self.link, page=page),
+        return Reply(_summary_text(report), card=report_card(report, link=self.link, page=page,
+                                                             viewer=request.user),
                      replace_original=True)
+
+    # ------------------------------------------------------------------ Reconnect: where cards are
+
+    async def remember_card(self, workspace_id: str, platform: str, card: Card | None, message: MessageRef) -> None:
+        """A card was posted or updated at `message`: a Reconnect finished from one of its links updates it."""
+        if self.reconnect is not None and card is not None:
+            await self.reconnect.remember_card(workspace_id, platform, card, message)
+
+    async def reconnect_clicked(self, request: ActionRequest, shown: Sequence[str] = ()) -> Reply | None:
+        """A Reconnect link button was pressed on a message (Slack reports it); a reply only for a stranger."""
+        if self.reconnect is None:
+            return None
+        return await self.reconnect.clicked(request, shown)
 
 
 def _is_other_command(text: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from chatops.model import SyncEvent
+from chatops.model import GrantRole, SyncEvent
 from chatops.ports import QuotaUsage, TokenSet
 from chatops.store import Store
 
@@ -22,6 +22,9 @@ class StoreHistory:
 
     async def events(self, connection_id: str) -> list[SyncEvent]:
         return await asyncio.to_thread(self._store.events, self._workspace_id, connection_id)
+
+    async def consents(self, connection_id: str) -> dict[GrantRole, datetime]:
+        return await asyncio.to_thread(self._store.reconnect.consents, self._workspace_id, connection_id)
 
     async def record_usage(self, connection_id: str, usage: QuotaUsage, at: datetime) -> None:
         await asyncio.to_thread(self._store.add_quota_sample, self._workspace_id, connection_id, usage, at)

@@ -6,9 +6,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from chatops.model import Connection, Grant, GrantRole, Provider
+
+if TYPE_CHECKING:  # chat.py imports cards, which the provider values here must not depend on
+    from chatops.chat import MessageRef as ChatMessageRef
+    from chatops.chat import Reply
 
 # ---------------------------------------------------------------- values the providers return
 
@@ -254,3 +258,47 @@ class Providers:
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
+
+
+# ---------------------------------------------------------------- Reconnect: consent and the card to update
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRequest:
+    """What the consent page is asked for: one grant role, bound to a single-use state and a PKCE challenge."""
+
+    roles: tuple[GrantRole, ...]  # what the grant serves: a mail grant also serves the calendar on its account
+    state: str
+    code_challenge: str  # BASE64URL(SHA256(code_verifier)), method S256 (RFC 7636)
+    redirect_uri: str
+    login_hint: str = ""  # the account that should sign in (the connection's mailbox or CRM user)
+    instance_url: str = ""  # Dynamics org URL / Salesforce My Domain, when the grant names one
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """A finished consent: the new tokens and every name the provider gives the account that consented."""
+
+    tokens: TokenSet
+    accounts: tuple[str, ...]  # email, userPrincipalName, CRM username ... as the provider reports them
+
+
+class ConsentApi(Protocol):
+    """One provider's authorization code flow with PKCE, for Reconnect (adapters/providers/consent.py)."""
+
+    def scopes(self, roles: Sequence[GrantRole], instance_url: str = "") -> tuple[str, ...]:
+        """The scopes a consent for these roles asks for (least privilege; pinned by a test)."""
+
+    def authorize_url(self, request: ConsentRequest) -> str:
+        """The provider's consent page URL for this request."""
+
+    async def exchange_code(self, roles: Sequence[GrantRole], *, code: str, code_verifier: str, redirect_uri: str,
+                            instance_url: str = "") -> Consent:
+        """Redeem the code (with the PKCE verifier) and say who consented; raises ProviderError."""
+
+
+class ChatSink(Protocol):
+    """Changes a card already posted in chat (a finished Reconnect updates the card it started from)."""
+
+    async def update(self, workspace_id: str, message: ChatMessageRef, reply: Reply) -> bool:
+        """Replace the message in place; False (and logged) when the platform refused or it is gone."""

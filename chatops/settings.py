@@ -13,6 +13,7 @@ DEFAULT_CHECK_TIMEOUT_S = 10.0
 DEFAULT_DEADLINE_S = 25.0
 DEFAULT_CONCURRENCY = 32
 DEFAULT_QUOTA_WARN_PERCENT = 80.0
+DEFAULT_RECONNECT_LINK_MINUTES = 15
 
 
 def _http_url(value: str) -> str:
@@ -39,6 +40,7 @@ class Settings(BaseSettings):
     concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=1000)
     quota_warn_percent: float = Field(default=DEFAULT_QUOTA_WARN_PERCENT, gt=0, lt=100)
     disabled_checks: str = ""  # comma-separated check names
+    reconnect_link_minutes: int = Field(default=DEFAULT_RECONNECT_LINK_MINUTES, ge=1, le=24 * 60)
 
     @field_validator("database_url")
     @classmethod

@@ -31,6 +31,7 @@ class ProviderSettings(BaseSettings):
     salesforce_client_secret: SecretStr = SecretStr("")
 
     hubspot_url: HttpUrlText = "https://api.hubapi.com"
+    hubspot_auth_url: HttpUrlText = "https://app.hubspot.com"  # the consent page (reconnect)
     hubspot_client_id: str = ""
     hubspot_client_secret: SecretStr = SecretStr("")
 

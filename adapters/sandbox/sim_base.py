@@ -113,6 +113,9 @@ class SimState:
         self.salesforce_used = {o.id: o.used_requests for o in scenario.orgs.salesforce}
         self.hubspot_used = {o.id: o.daily_used for o in scenario.orgs.hubspot}
         self.records: dict[str, dict[str, Any]] = {}  # Salesforce sObjects written through the API
+        self.codes: dict[str, Any] = {}  # authorization codes from the consent pages (sim_consent.py)
+        # grants made by a fresh consent: the scenario's credential faults (revoked, aadsts) were about the old one
+        self.consented: set[str] = set()
         self._closing: asyncio.Event | None = None
         self._load()
 
@@ -191,9 +194,9 @@ class SimState:
         return token
 
     def is_revoked(self, user: str, provider: str, family: str) -> bool:
-        return family in self.revoked_families or any(
+        return family in self.revoked_families or (family not in self.consented and any(
             f.name == "revoked" for f in self.faults(user, provider)
-        )
+        ))
 
     def token_status(self, token: AccessToken) -> str:
         if self.is_revoked(token.user, token.provider, token.family):

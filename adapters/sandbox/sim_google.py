@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
+from adapters.sandbox import sim_consent
 from adapters.sandbox.scenario import (
     TOKEN_LIFETIME_S,
     Event,
@@ -244,6 +245,9 @@ async def token(request: web.Request) -> web.StreamResponse:
     grant_type = fields.get("grant_type", "")
     if not grant_type:
         return _oauth_error("invalid_request", "Required parameter is missing: grant_type")
+    if grant_type == "authorization_code":  # a Reconnect consent (sim_consent.py)
+        return await sim_consent.redeem(request, (PROVIDER,), fields, error=_oauth_error, answer=_consented,
+                                        server_error=oauth_server_error)
     if grant_type != "refresh_token":
         return _oauth_error("unsupported_grant_type", f"Invalid grant_type: {grant_type}")
     client_id, secret = client_credentials(request, fields)
@@ -286,6 +290,20 @@ async def token(request: web.Request) -> web.StreamResponse:
                 "exp": epoch(now) + lifetime,
             }
         )
+    return json_answer(body)
+
+
+def _consented(request: web.Request, redeemed: sim_consent.Redeemed) -> web.StreamResponse:
+    """G1's answer to an authorization code: a refresh token (access_type=offline) and, for openid, an ID token."""
+    code, now = redeemed.code, state_of(request).clock.now()
+    lifetime = int((redeemed.access.expires_at - now).total_seconds())
+    body: dict[str, object] = {"access_token": redeemed.access.value, "expires_in": lifetime,
+                               "refresh_token": redeemed.refresh.value, "scope": " ".join(code.scopes),
+                               "token_type": "Bearer"}
+    if "openid" in {scope_key(s) for s in code.scopes}:
+        body["id_token"] = fake_jwt({"iss": "https://accounts.google.com", "azp": code.client_id, "aud": code.client_id,
+                                     "sub": google_sub(code.user), "email": code.user, "email_verified": True,
+                                     "iat": epoch(now), "exp": epoch(now) + lifetime})
     return json_answer(body)
 
 

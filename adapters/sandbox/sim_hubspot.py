@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from adapters.sandbox import sim_consent
 from adapters.sandbox.scenario import TOKEN_LIFETIME_S, Fault, HubSpotPortal, User, scope_key, stable_digest
 from adapters.sandbox.sim_base import (
     AccessToken,
@@ -204,6 +205,11 @@ async def token(request: web.Request) -> web.StreamResponse:
 
     state = state_of(request)
     fields = await form(request)
+    if fields.get("grant_type") == "authorization_code":  # a Reconnect consent (sim_consent.py)
+        return await sim_consent.redeem(
+            request, (PROVIDER,), fields, answer=_consented, server_error=_oauth_server_error,
+            error=lambda error, message, _: fail(
+                error, "BAD_CLIENT_ID" if error == "invalid_client" else "BAD_AUTH_CODE", message))
     if fields.get("grant_type") != "refresh_token":
         return fail("unsupported_grant_type", "BAD_GRANT_TYPE", "missing or unknown grant type")
     client_id, secret = client_credentials(request, fields)
@@ -236,6 +242,13 @@ async def token(request: web.Request) -> web.StreamResponse:
             "expires_in": lifetime,
         }
     )
+
+
+def _consented(request: web.Request, redeemed: sim_consent.Redeemed) -> web.StreamResponse:
+    """H1's answer to an authorization code: the same shape as a refresh's."""
+    lifetime = int((redeemed.access.expires_at - state_of(request).clock.now()).total_seconds())
+    return json_answer({"token_type": "bearer", "refresh_token": redeemed.refresh.value,
+                        "access_token": redeemed.access.value, "expires_in": lifetime})
 
 
 # ---------------------------------------------------------------------------------------------- H2, H3

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
+from adapters.sandbox import sim_consent
 from adapters.sandbox.scenario import (
     AADSTS_ERRORS,
     GRAPH_SCOPE,
@@ -209,6 +210,9 @@ async def token(request: web.Request) -> web.StreamResponse:
             400,
             "The request body must contain the following parameter: 'grant_type'.",
         )
+    if grant_type == "authorization_code":  # a Reconnect consent (sim_consent.py), Graph or Dynamics
+        return await sim_consent.redeem(request, (PROVIDER, "dynamics"), fields, error=_code_error(request),
+                                        answer=_consented, server_error=login_server_error)
     if grant_type != "refresh_token":
         return aad_error(
             request, 70003, "unsupported_grant_type", 400, "The app requested an unsupported grant type."
@@ -241,7 +245,7 @@ async def token(request: web.Request) -> web.StreamResponse:
     faults = state.faults(refresh.user, target)
     await network_faults(request, faults, login_server_error)
     chosen = next((f for f in faults if f.name == "aadsts"), None)
-    if chosen is not None:
+    if chosen is not None and refresh.family not in state.consented:  # a fresh consent fixed what it broke
         return _aad_fault(request, chosen.integer("code"), refresh, client_id, tenant, resource)
     if state.is_revoked(refresh.user, target, refresh.family):
         return _aad_fault(request, REVOKED_AADSTS, refresh, client_id, tenant, resource)
@@ -281,6 +285,39 @@ async def token(request: web.Request) -> web.StreamResponse:
                 "ver": "2.0",
             }
         )
+    return json_answer(body)
+
+
+def _code_error(request: web.Request) -> sim_consent.ErrorAnswer:
+    """A refused code redemption as the identity platform words it (AADSTS501481: the PKCE verifier)."""
+
+    def answer(error: str, description: str, status: int) -> web.StreamResponse:
+        if "verifier" in description:
+            return aad_error(request, 501481, error, status, "The Code_Verifier does not match the code_challenge "
+                             "supplied in the authorization request.")
+        number = {"invalid_client": 7000215, "invalid_request": 900144}.get(error, 70000)
+        return aad_error(request, number, error, status, description)
+
+    return answer
+
+
+def _consented(request: web.Request, redeemed: sim_consent.Redeemed) -> web.StreamResponse:
+    """M1's answer to an authorization code: scopes echoed resource-qualified, a refresh token, an ID token."""
+    state, code = state_of(request), redeemed.code
+    user = state.user(code.user)
+    assert user is not None  # only scenario users can approve a consent
+    now = state.clock.now()
+    org_url = bind_text(state.scenario.dynamics_org(user).url, origin(request))
+    lifetime = int((redeemed.access.expires_at - now).total_seconds())
+    body: dict[str, Any] = {"token_type": "Bearer", "scope": _echo_scopes(code.scopes, code.provider, org_url),
+                            "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": redeemed.access.value,
+                            "refresh_token": redeemed.refresh.value}
+    if "openid" in {scope_key(s) for s in code.scopes}:
+        tenant = state.scenario.organisation.tenant_id
+        body["id_token"] = fake_jwt({
+            "aud": code.client_id, "iss": f"https://login.microsoftonline.com/{tenant}/v2.0", "iat": epoch(now),
+            "nbf": epoch(now), "exp": epoch(now) + 3600, "name": user.name, "oid": object_id(user.email),
+            "preferred_username": user.principal_name, "email": user.email, "tid": tenant, "ver": "2.0"})
     return json_answer(body)
 
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
+from adapters.sandbox import sim_consent
 from adapters.sandbox.scenario import Fault, SalesforceOrg, User, scope_key
 from adapters.sandbox.sim_base import (
     AccessToken,
@@ -156,6 +157,9 @@ async def token(request: web.Request) -> web.StreamResponse:
     state = state_of(request)
     fields = await form(request)
     grant_type = fields.get("grant_type", "")
+    if grant_type == "authorization_code":  # a Reconnect consent (sim_consent.py), the web server flow
+        return await sim_consent.redeem(request, (PROVIDER,), fields, error=_oauth_error, answer=_consented,
+                                        server_error=_oauth_server_error)
     if grant_type != "refresh_token":
         return _oauth_error("unsupported_grant_type", "grant type not supported")
     client_id, secret = client_credentials(request, fields)
@@ -208,6 +212,27 @@ async def token(request: web.Request) -> web.StreamResponse:
         rotated = state.issue_refresh(refresh, "5Aep861sim-")
         del state.refresh[refresh.value]
         body["refresh_token"] = rotated.value
+    return json_answer(body)
+
+
+def _consented(request: web.Request, redeemed: sim_consent.Redeemed) -> web.StreamResponse:
+    """S1's answer to an authorization code: the identity URL, the instance, a signature, a refresh token when
+    the `refresh_token` (or `offline_access`) scope was granted."""
+    state, code = state_of(request), redeemed.code
+    user = state.user(code.user)
+    assert user is not None  # only scenario users can approve a consent
+    org = state.scenario.salesforce_org(user)
+    client = state.scenario.clients[PROVIDER]
+    identity = f"{_base(request)}/id/{org_id(org)}/{user_id(user)}"
+    issued_at = str(int(redeemed.access.issued_at.timestamp() * 1000))
+    signature = base64.b64encode(
+        hmac.new(client.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256).digest()
+    ).decode()
+    body: dict[str, Any] = {"access_token": redeemed.access.value, "signature": signature,
+                            "scope": " ".join(code.scopes)}
+    if {scope_key(s) for s in code.scopes} & {"refresh_token", "offline_access"}:
+        body["refresh_token"] = redeemed.refresh.value
+    body.update({"instance_url": _base(request), "id": identity, "token_type": "Bearer", "issued_at": issued_at})
     return json_answer(body)
 
 

@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from adapters.sandbox import sim_dynamics, sim_google, sim_hubspot, sim_microsoft, sim_salesforce
+from adapters.sandbox import sim_consent, sim_dynamics, sim_google, sim_hubspot, sim_microsoft, sim_salesforce
 from adapters.sandbox.scenario import PROVIDERS, Scenario, load_scenario
 from adapters.sandbox.sim_base import SIM_STATE, Route, SimState, SystemClock, with_replies
 from chatops.ports import Clock
@@ -45,6 +45,7 @@ EXTRA_ROUTES: Final[tuple[Route, ...]] = (
     *sim_microsoft.EXTRA_ROUTES,
     *sim_hubspot.EXTRA_ROUTES,
     *sim_dynamics.EXTRA_ROUTES,
+    *sim_consent.EXTRA_ROUTES,  # the consent pages Reconnect sends the browser to
 )
 
 # The provider's own 404 for a path under its prefix that the simulator does not serve.
@@ -68,6 +69,7 @@ SETTINGS_URLS: Final = (
     ("CHATOPS_MICROSOFT_GRAPH_URL", "graph"),
     ("CHATOPS_SALESFORCE_URL", "salesforce"),
     ("CHATOPS_HUBSPOT_URL", "hubspot"),
+    ("CHATOPS_HUBSPOT_AUTH_URL", "hubspot"),  # app.hubspot.com's consent page, at its real path
     ("CHATOPS_DYNAMICS_URL", "dynamics"),
 )
 SHUTDOWN_TIMEOUT_S: Final = 2.0

@@ -24,7 +24,7 @@ from adapters.slack import parse, render
 from adapters.slack.installation_store import SlackInstallationStore
 from adapters.slack.parse import Directory
 from adapters.slack.settings import BOT_SCOPES, SlackMode, SlackSettings
-from adapters.slack.sink import SlackSink
+from adapters.slack.sink import SlackCards, SlackSink
 from chatops.model import Workspace
 
 if TYPE_CHECKING:
@@ -193,4 +193,10 @@ def build(settings: SlackSettings, core: Chatops, installs: SlackInstallationSto
     slack = SlackApp(bolt, settings, core, installs, Directory(settings.user_cache_s),
                      SlackSink(retry_handlers(settings)), authorize)
     handlers.register(slack)
+
+    async def client_for(team: str) -> AsyncWebClient | None:
+        found = await authorize(context=None, enterprise_id=None, team_id=team, user_id=None)
+        return web_client(settings, found.bot_token) if found is not None and found.bot_token else None
+
+    core.sinks[parse.PLATFORM] = SlackCards(slack.sink, client_for)  # cards updated after a Reconnect
     return slack

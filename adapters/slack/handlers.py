@@ -203,10 +203,22 @@ def register(slack: SlackApp) -> None:
             return
         await answer(client, body, request, await core.handle_action(request))
 
+    async def reconnect_clicked(client: AsyncWebClient, body: dict[str, Any]) -> None:
+        """Slack opened a Reconnect link: note the message it is on, so the card updates when it is done."""
+        user = ChatUser(parse.PLATFORM, str(parse.dig(body, "user", "id") or ""))
+        request = parse.action_request(body, user)
+        if request is None or request.message is None:
+            return
+        notice = await core.reconnect_clicked(request, parse.shown_connections(body))
+        if notice is not None:  # someone else's link: say so, only to them
+            await sink.deliver(client, origin_of(body, request), notice)
+
     async def other(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         action = parse.clicked(body)
         if parse.decode_link(str(action.get("value", ""))):
+            if render.action_kind(str(action.get("action_id", ""))) is ActionKind.RECONNECT:
+                await reconnect_clicked(client, body)
             return  # a link button: Slack opened the URL
         request = await action_request(client, body)
         if request is not None:
@@ -289,7 +301,7 @@ async def home_cards(slack: SlackApp, workspace_id: str, user: ChatUser, *, page
     own_checked = [c for c in own if findings.get(c.id)]
     if own_checked:
         report = Report.build(own_checked, [f for c in own_checked for f in findings[c.id]], now, now)
-        cards.append(report_card(report, link=core.link, page=page, title=title))
+        cards.append(report_card(report, link=core.link, page=page, title=title, viewer=user))
     unchecked = [c for c in own if not findings.get(c.id)]
     if unchecked:
         cards.append(Card("Not checked yet", (

@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import render
 from chatops.chat import ActionRequest, ChatUser, CommandRequest, MessageRef
+from chatops.findings import ActionKind
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,22 @@ def message_ref(body: Mapping[str, Any]) -> MessageRef | None:
     if not (channel or response_url):
         return None
     return MessageRef(channel_id=channel, message_id=ts, response_url=response_url)
+
+
+def shown_connections(body: Mapping[str, Any]) -> tuple[str, ...]:
+    """The connections the clicked message's card shows (its Retest buttons' targets); () when Slack left the
+    message out (ephemeral messages)."""
+    blocks = dig(body, "message", "blocks")
+    found: list[str] = []
+    for block in blocks if isinstance(blocks, list) else ():
+        elements = block.get("elements") if isinstance(block, Mapping) and block.get("type") == "actions" else None
+        for element in elements if isinstance(elements, list) else ():
+            if isinstance(element, Mapping) and render.action_kind(_text(element.get("action_id"))) is \
+                    ActionKind.RETEST:
+                target, _ = decode_value(_text(element.get("value")))
+                if target:
+                    found.append(target)
+    return tuple(dict.fromkeys(found))
 
 
 def action_request(body: Mapping[str, Any], user: ChatUser) -> ActionRequest | None:

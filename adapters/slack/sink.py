@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -13,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import render
-from chatops.chat import Reply
+from chatops.chat import MessageRef, Reply
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +98,22 @@ class SlackSink:
             log.log(level, "Slack %s failed: %s", method, error, extra={"method": method})
             return None
         return dict(answer.data) if isinstance(answer.data, dict) else {}
+
+
+class SlackCards:
+    """ChatSink for Slack: replaces a card in place after a Reconnect (chat.update, else its response_url)."""
+
+    def __init__(self, sink: SlackSink, client_for: Callable[[str], Awaitable[AsyncWebClient | None]]) -> None:
+        self._sink = sink
+        self._client_for = client_for  # team id -> a client holding that team's bot token
+
+    async def update(self, workspace_id: str, message: MessageRef, reply: Reply) -> bool:
+        team = workspace_id.partition(":")[2]
+        if message.channel_id and message.message_id:
+            client = await self._client_for(team)
+            if client is not None and await self._sink.update(client, message.channel_id, message.message_id, reply):
+                return True
+        if message.response_url:  # ephemeral cards can only be replaced this way, within 30 minutes
+            origin = Origin(channel_id=message.channel_id, user_id="", response_url=message.response_url)
+            return await self._sink.respond(origin, render.response(reply, replace_original=True))
+        return False

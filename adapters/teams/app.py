@@ -18,7 +18,7 @@ from adapters.teams import parse
 from adapters.teams.auth import ChannelAuthentication, OpenIdKeys, Refused, TokenValidator
 from adapters.teams.handlers import SyncstatusBot, Tasks
 from adapters.teams.settings import TeamsSettings
-from adapters.teams.sink import Backoff, TeamsSink
+from adapters.teams.sink import Backoff, TeamsCards, TeamsSink
 from chatops.store.conversations import Conversations
 
 if TYPE_CHECKING:
@@ -116,4 +116,5 @@ def build(settings: TeamsSettings, core: Chatops) -> TeamsApp:
             log.warning("could not tell the user about incident %s", code)
 
     adapter.on_turn_error = on_error
+    core.sinks[parse.PLATFORM] = TeamsCards(sink, conversations)  # cards updated after a Reconnect
     return TeamsApp(settings, adapter, bot, sink, conversations, tasks)

@@ -15,7 +15,7 @@ from botbuilder.schema import Activity, ActivityTypes  # type: ignore[import-unt
 from adapters.teams import parse, render
 from adapters.teams.sink import DeliveryError, TeamsSink
 from chatops.cards import text_card
-from chatops.chat import ActionRequest, ChatUser, CommandRequest, Reply
+from chatops.chat import ActionRequest, ChatUser, CommandRequest, MessageRef, Reply
 from chatops.errors import ChatopsError
 from chatops.model import Workspace
 from chatops.store.conversations import Conversations
@@ -120,6 +120,16 @@ class SyncstatusBot(TeamsActivityHandler):  # type: ignore[misc]
         return bool(await self._call(self._core.store.remember_event, parse.workspace_id(parse.tenant_id(act)),
                                      key))
 
+    async def _card_at(self, workspace: str, reply: Reply, conversation_id: str, activity_id: str) -> None:
+        """Note where a card went, so a Reconnect finished from one of its links updates it; never fails a turn."""
+        if reply.card is None or not conversation_id or not activity_id:
+            return
+        try:
+            await self._core.remember_card(workspace, parse.PLATFORM, reply.card,
+                                           MessageRef(conversation_id, activity_id))
+        except ChatopsError as exc:
+            log.warning("could not remember where the card is: %s", exc, extra={"workspace": workspace})
+
     async def _within(self, work: Awaitable[Reply], budget_s: float) -> tuple[asyncio.Task[Reply], Reply | None]:
         task: asyncio.Task[Reply] = asyncio.ensure_future(work)
         done, _ = await asyncio.wait({task}, timeout=budget_s)
@@ -149,7 +159,8 @@ class SyncstatusBot(TeamsActivityHandler):  # type: ignore[misc]
         workspace = request.workspace_id
         task, reply = await self._within(self._core.handle_command(request), self._settings.reply_budget_s)
         if reply is not None:
-            await turn_context.send_activity(render.activity(reply, workspace))
+            sent = await turn_context.send_activity(render.activity(reply, workspace))
+            await self._card_at(workspace, reply, turn_context.activity.conversation.id, getattr(sent, "id", "") or "")
             return
         # Longer than the budget: say how many connections are being checked now, the card replaces it later.
         placeholder = await self._core.placeholder(request)
@@ -171,9 +182,12 @@ class SyncstatusBot(TeamsActivityHandler):  # type: ignore[misc]
             if activity_id and reply.card is not None:
                 await self._sink.update(ref, activity_id, reply)
             else:
-                await self._sink.post_reply(ref, reply)
+                activity_id = await self._sink.post_reply(ref, reply)
         except DeliveryError as exc:
             log.warning("could not deliver a late result: %s", exc)
+            return
+        workspace = parse.workspace_id(parse.conversation_tenant(ref.conversation))
+        await self._card_at(workspace, reply, str(ref.conversation.id or ""), activity_id)
 
     async def _submitted(self, turn_context: TurnContext, action: parse.CardAction) -> None:
         """An Action.Submit fallback (older clients): the same action, answered in the conversation."""
@@ -188,8 +202,10 @@ class SyncstatusBot(TeamsActivityHandler):  # type: ignore[misc]
             updated = render.activity(reply, workspace)
             updated.id = act.reply_to_id
             await turn_context.update_activity(updated)
+            await self._card_at(workspace, reply, act.conversation.id, act.reply_to_id)
             return
-        await turn_context.send_activity(render.activity(reply, workspace))
+        sent = await turn_context.send_activity(render.activity(reply, workspace))
+        await self._card_at(workspace, reply, act.conversation.id, getattr(sent, "id", "") or "")
 
     # ------------------------------------------------------------ Universal Actions: adaptiveCard/action
 
@@ -225,6 +241,7 @@ class SyncstatusBot(TeamsActivityHandler):  # type: ignore[misc]
         if reply.replace_original and reply.card is not None and message_id:
             # The invoke answer replaces the card for the clicker only; update it for everyone else too.
             self._tasks.start(self._update_for_all(reference, message_id, reply), "card update")
+            await self._card_at(workspace, reply, act.conversation.id, message_id)
         return _invoke(reply, workspace)
 
     async def _update_for_all(self, reference: dict[str, Any], activity_id: str, reply: Reply) -> None:

@@ -18,8 +18,9 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from adapters.teams import parse, render
 from chatops.cards import Card
-from chatops.chat import Reply
+from chatops.chat import MessageRef, Reply
 from chatops.errors import ChatopsError
+from chatops.store.conversations import Conversations
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +208,29 @@ class TeamsSink:
                          extra={"conversation": conversation, "attempt": attempt + 1})
                 attempt += 1
                 await self._sleep(delay)
+
+
+class TeamsCards:
+    """ChatSink for Teams: replaces a card in place after a Reconnect, through the stored conversation reference."""
+
+    def __init__(self, sink: TeamsSink, conversations: Conversations) -> None:
+        self._sink = sink
+        self._conversations = conversations
+
+    async def update(self, workspace_id: str, message: MessageRef, reply: Reply) -> bool:
+        root = parse.root_conversation_id(message.channel_id)
+        stored = await asyncio.to_thread(self._conversations.get, workspace_id, root)
+        if stored is None or not stored.active or not message.message_id:
+            log.info("no conversation to update the card in", extra={"workspace": workspace_id})
+            return False
+        reference = dict(stored.reference)
+        reference["conversation"] = {**dict(reference.get("conversation") or {}), "id": message.channel_id}
+        try:
+            await self._sink.update(reference, message.message_id, reply)
+        except DeliveryError as exc:
+            log.warning("could not update the card after a reconnect: %s", exc, extra={"workspace": workspace_id})
+            return False
+        return True
 
 
 def _addressed(act: Activity, ref: ConversationReference) -> Activity:

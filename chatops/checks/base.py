@@ -42,6 +42,9 @@ class History(Protocol):
 
     async def events(self, connection_id: str) -> list[SyncEvent]: ...
 
+    async def consents(self, connection_id: str) -> Mapping[GrantRole, datetime]:
+        """When each grant of the connection was last consented afresh (Reconnect); absent: never here."""
+
     async def record_usage(self, connection_id: str, usage: QuotaUsage, at: datetime) -> None: ...
 
     async def usage_samples(

@@ -36,6 +36,7 @@ from chatops.model import Connection, Grant, SyncEvent, Workspace
 from chatops.ports import QuotaUsage, TokenSet, UsageWindow
 from chatops.store.crypto import GrantCipher, UndecryptableGrant
 from chatops.store.installations import Installations
+from chatops.store.reconnect_states import ReconnectStates
 from chatops.store.tables import (
     ConnectionRow,
     FindingRow,
@@ -666,6 +667,15 @@ class Store:
     def installations(self) -> Installations:
         """Chat app installations (encrypted bot tokens) and install states, on this store's database."""
         return Installations(self._writer, self._cipher)
+
+    @property
+    def reconnect(self) -> ReconnectStates:
+        """Reconnect's single-use OAuth states, finished start links and cards to update, on this database."""
+        return ReconnectStates(self._writer, self._cipher)
+
+    def derive_keys(self, purpose: str) -> list[bytes]:
+        """Signing keys for `purpose`, derived from the encryption keys (see GrantCipher.derive)."""
+        return self._cipher.derive(purpose)
 
     def remember_event(self, workspace_id: str, key: str) -> bool:
         """True the first time (workspace, key) is seen, False for a retry: a unique key, shared by replicas."""

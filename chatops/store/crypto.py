@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import os
 import stat
@@ -55,6 +56,7 @@ class GrantCipher:
                     "(32 url-safe base64-encoded bytes); generate one with `chatops keys generate`"
                 ) from None
         self._multi = MultiFernet(fernets)
+        self._secrets = tuple(key.encode("ascii") for key in cleaned)  # only ever HMAC keys (derive)
         self._key_ids = tuple(key_id(key) for key in cleaned)
 
     @property
@@ -89,6 +91,15 @@ class GrantCipher:
             return self._multi.rotate(token.encode("ascii")).decode("ascii")
         except (InvalidToken, UnicodeError):
             raise UndecryptableGrant("no configured key decrypts this grant (was its key retired?)") from None
+
+    def derive(self, purpose: str) -> list[bytes]:
+        """A signing key per configured key for `purpose` (HMAC-SHA256 of the purpose), oldest first.
+
+        Signed links (itsdangerous) use these: every replica derives the same keys, a rotation retires old
+        links with the old key, and the encryption keys themselves never sign anything.
+        """
+        derived = [hmac.new(secret, purpose.encode("utf-8"), hashlib.sha256).digest() for secret in self._secrets]
+        return derived[::-1]  # itsdangerous signs with the last key and accepts every one
 
     @staticmethod
     def generate_key() -> str:

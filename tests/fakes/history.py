@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chatops.model import SyncEvent
+from chatops.model import GrantRole, SyncEvent
 from chatops.ports import QuotaUsage, TokenSet
 
 
@@ -19,6 +19,9 @@ class MemoryHistory:
 
     async def events(self, connection_id: str) -> list[SyncEvent]:
         return [e for e in self._events if e.connection_id == connection_id]
+
+    async def consents(self, connection_id: str) -> dict[GrantRole, datetime]:
+        return {}
 
     async def record_usage(self, connection_id: str, usage: QuotaUsage, at: datetime) -> None:
         self.samples.append((connection_id, usage, at))

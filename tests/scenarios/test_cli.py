@@ -173,3 +173,42 @@ def test_classify_follows_the_json_contract_from_stdin(env: dict[str, str]) -> N
     assert set(rows[0]) == {"line", "cause", "provider", "signature", "explanation", "fix"}
     assert rows[0]["cause"] == "credentials"
     assert rows[2]["cause"] == "other"
+
+
+def test_logs_ingest_feeds_the_synclog_and_schedule_checks(simulator: RunningSimulator, env: dict[str, str],
+                                                          tmp_path: Path) -> None:
+    env = {**env, **simulator.settings_env()}
+    records = tmp_path / "connections.yaml"
+    records.write_text(yaml.safe_dump({"connections": simulator.connection_records()}), encoding="utf-8")
+    assert chatops("connections", "import", str(records), env=env).returncode == 0
+    log = tmp_path / "sync.log"
+    log.write_bytes(b"2026-11-28T09:05:00Z WARN sync skipped: another sync is already running for this mailbox\n"
+                    b"2026-11-28T09:06:00Z ERROR refresh failed: invalid_grant: Token has been expired or revoked.\n"
+                    b"\xff\xfe binary junk \x00\n\n")
+
+    ingested = chatops("logs", "ingest", str(log), "--connection", "lea-salesforce-gmail", env=env)
+    assert ingested.returncode == 0, ingested.stderr
+    assert "Stored 3 log lines" in ingested.stdout  # the empty line is skipped, the junk kept (decoded)
+
+    result = chatops("diagnose", "--connection", "lea-salesforce-gmail", "--check", "synclog", "--check", "schedule",
+                     "--json", env=env)
+    findings = json.loads(result.stdout)
+    causes = {(f["check"], f["cause"], f["status"]) for f in findings}
+    assert ("synclog", "schedule_conflict", "warn") in causes or ("synclog", "schedule_conflict", "fail") in causes
+    assert ("synclog", "credentials", "warn") in causes or ("synclog", "credentials", "fail") in causes
+    [schedule] = [f for f in findings if f["check"] == "schedule"]
+    assert schedule["status"] == "warn" and "collision" in json.dumps(schedule["evidence"])
+
+
+def test_classify_survives_empty_and_binary_files(env: dict[str, str], tmp_path: Path) -> None:
+    empty = tmp_path / "empty.log"
+    empty.write_bytes(b"")
+    binary = tmp_path / "binary.log"
+    binary.write_bytes(bytes(range(256)) * 40)
+
+    assert chatops("classify", str(empty), "--json", env=env).stdout == ""
+    result = chatops("classify", str(binary), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert all(json.loads(line)["cause"] in {c.value for c in Cause} for line in result.stdout.splitlines())
+    table = chatops("classify", str(binary), env=env)
+    assert table.returncode == 0 and "count" in table.stdout

@@ -55,7 +55,7 @@ def assert_valid_message(blocks: list[dict]) -> None:
 
 def test_a_broken_connection_card_shows_status_summary_evidence_steps_and_buttons() -> None:
     c = connection(1, "ana-salesforce-gmail")
-    card = report_card(Report.build([c], broken(c), NOW, NOW), link=lambda conn, target: f"https://x.example/r/{target}")
+    card = report_card(Report.build([c], broken(c), NOW, NOW), link=lambda conn, target, viewer: f"https://x.example/r/{target}")
 
     body = render.message(Reply("1 of 1 connection(s) need attention.", card=card))
 

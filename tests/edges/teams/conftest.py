@@ -65,7 +65,7 @@ CHECKS = {spec.name: spec for spec in (CheckSpec("credentials", Cause.CREDENTIAL
                                        CheckSpec("synclog", Cause.OTHER, slow, timeout_s=30))}
 
 
-def link(connection: Connection, target: str) -> str:
+def link(connection: Connection, target: str, viewer: object = None) -> str:
     return f"https://chatops.example/reconnect/{target}?sig=test"
 
 

@@ -53,7 +53,7 @@ def report(count: int, *, long: bool = False) -> Report:
     return Report.build(connections, findings, NOW, NOW)
 
 
-def link(c: Connection, target: str) -> str:
+def link(c: Connection, target: str, viewer: object = None) -> str:
     return f"https://chatops.example/r/{target}"
 
 
