@@ -91,7 +91,7 @@ class Chatops:
             if request.kind is ActionKind.RECONNECT and self.reconnect is not None:
                 # a Reconnect button without a link for this user (a digest, another's card): one of their own
                 connection = await self._acted_on(request)
-                return self.reconnect.fresh_link_card(connection, request.target, request.user, "Reconnect")
+                return self.reconnect.fresh_link_card(connection, request.target, request.user)
         except (NotFound, CommandError) as exc:
             return Reply(str(exc), ephemeral=True)
         return Reply(f"That button ({request.kind.value}) is not available here.", ephemeral=True)

@@ -490,7 +490,7 @@ class Reconnect:
             findings = []
             for c in shown:
                 findings.extend(await self._call(store.latest_findings, pending.workspace_id, c.id))
-            now = datetime.now(UTC)
+            now = self._clock.now()
             report = Report.build(shown, findings, now, now)
             card = report_card(report, link=self._core.link, viewer=viewer)
             reply = Reply(summary_text(report), card=card, replace_original=True)
@@ -555,16 +555,22 @@ class Reconnect:
         await self._remember(request.workspace_id, claims.platform, request.value, request.message, shown)
         return None
 
-    def fresh_link_card(self, connection: Connection, target: str, user: ChatUser, label: str) -> Reply:
+    def fresh_link_card(self, connection: Connection, target: str, user: ChatUser) -> Reply:
         """An ephemeral card with a Reconnect link for `user` (a card that had no link for them)."""
         url = self.links.url(connection, target, user)
+        try:
+            role = GrantRole(target.partition(":")[2])
+        except ValueError:
+            url = ""
         if not url:
             return Reply("That Reconnect button does not fit this connection any more; press Retest.",
                          ephemeral=True)
         minutes = int(self.links.ttl.total_seconds() // 60)
+        provider = provider_for(connection, role, connection.grant(role))
         title = f"Reconnect {connection.name}"
+        label = f"Reconnect {provider.label}" if provider is not None else "Reconnect"
         card = Card(title, (Header(title), Line(f"This link is yours and works for {minutes} minutes."),
-                            Buttons((Button(label or "Reconnect", ActionKind.RECONNECT, target, value=url, url=url,
+                            Buttons((Button(label, ActionKind.RECONNECT, target, value=url, url=url,
                                             primary=True),))))
         return Reply(title, card=card, ephemeral=True)
 

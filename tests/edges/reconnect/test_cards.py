@@ -41,7 +41,9 @@ async def test_a_reconnect_button_without_a_link_answers_with_a_link_of_ones_own
     stranger = await core.handle_action(ActionRequest(WORKSPACE.id, user("ben"), ActionKind.RECONNECT, target))
 
     assert mine.ephemeral and "This link is yours" in str(mine.card)
-    [link] = [b.url for b in buttons(mine.card) if b.kind is ActionKind.RECONNECT]
+    [button] = [b for b in buttons(mine.card) if b.kind is ActionKind.RECONNECT]
+    link = button.url
+    assert button.label == "Reconnect Google"
     assert core.reconnect.links.open(core.reconnect.links.token_in(link)).user_id == "U0ANA"  # type: ignore[union-attr]
     assert stranger.ephemeral and stranger.card is None and "your own connections" in stranger.text
 
