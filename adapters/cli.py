@@ -214,8 +214,10 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
     socket: Annotated[bool, typer.Option("--socket", help="Slack over Socket Mode (SLACK_APP_TOKEN): "
                                                           "no public URL needed.")] = False,
+    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Don't run scheduled digests and alerts "
+                                                                      "here (run `chatops scheduler`).")] = False,
 ) -> None:
-    """Run the web server: health and readiness endpoints, and the chat platforms configured."""
+    """Run the web server: health and readiness endpoints, the chat platforms configured, and the scheduler."""
     import logging
 
     from aiohttp import web
@@ -231,7 +233,67 @@ def serve(
             from adapters.slack import SOCKET_MODE
 
             services.extras[SOCKET_MODE] = True
-        web.run_app(build_app(services), host=host, port=port, print=lambda line: _console().print(line))
+        web_app = build_app(services)
+        if not no_scheduler:  # one leader among the replicas runs the jobs (a PostgreSQL advisory lock)
+            from adapters import scheduler as scheduling
+
+            scheduling.mount(web_app, services)
+        web.run_app(web_app, host=host, port=port, print=lambda line: _console().print(line))
+
+
+@app.command()
+def scheduler() -> None:
+    """Run only the scheduler: weekly digests and the alert sweep (one leader among all processes)."""
+    import asyncio
+    import logging
+
+    from adapters import scheduler as scheduling
+    from adapters.logs import configure
+    from adapters.wiring import Config, build
+
+    configure(logging.INFO)
+    with _errors():
+        services = build(Config.load())
+
+        async def main() -> None:
+            try:
+                await scheduling.run_forever(services)
+            finally:
+                await services.close()
+
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(main())
+
+
+@app.command()
+def audit(
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+    post: Annotated[bool, typer.Option("--post", help="Post it to the workspace's subscribed channels.")] = False,
+) -> None:
+    """Run the digest now: audit every connection and print it (with --post: post it where subscribed)."""
+
+    async def run(services: Services) -> int:
+        if not post:
+            from adapters.console import print_card
+
+            reply = await services.core.audits.preview(workspace)
+            if reply.card is not None:
+                print_card(_console(), reply.card)
+            return 0
+        from adapters.scheduler import attach_sinks
+        from chatops.audits.delivery import Outcome
+
+        attach_sinks(services)
+        outcomes = await services.core.audits.post_now(workspace)
+        if not outcomes:
+            _console(stderr=True).print(f"Workspace {workspace} has no subscriptions: nothing was posted. "
+                                        "Subscribe a channel with /syncstatus subscribe.")
+            return 1
+        for subscription, outcome in outcomes.items():
+            _console().print(f"{subscription}: {outcome.value}")
+        return 0 if all(o is Outcome.SENT for o in outcomes.values()) else 1
+
+    raise typer.Exit(_run(run))
 
 
 @app.command()

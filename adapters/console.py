@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from chatops.cards import Card
 from chatops.findings import Status
 from chatops.model import Connection
 from chatops.report import ConnectionReport, Report
@@ -68,3 +69,31 @@ def print_connections(console: Console, connections: list[Connection]) -> None:
                       f"{c.mailbox_provider.label} {c.mailbox_email}",
                       c.calendar_provider.label if c.calendar_provider else "–", grants or "–")
     console.print(table)
+
+
+def print_card(console: Console, card: Card) -> None:
+    """A neutral card as terminal text (the digest of `chatops audit`): headings, lines, notes, buttons."""
+    from chatops.cards import Buttons, Divider, Facts, Header, Line, Note, Steps
+
+    for block in card.blocks:
+        if isinstance(block, Header):
+            console.print(Text(block.text, style="bold underline"))
+        elif isinstance(block, Line):
+            text = Text()
+            if block.status is not None:
+                text.append_text(status_text(block.status))
+                text.append(" ")
+            text.append(block.text, style="bold" if block.bold else "")
+            console.print(text)
+        elif isinstance(block, Note):
+            console.print(Text(block.text, style="dim"))
+        elif isinstance(block, Facts):
+            for label, value in block.pairs:
+                console.print(Text(f"  {label}: {value}"))
+        elif isinstance(block, Steps):
+            for number, step in enumerate(block.items, 1):
+                console.print(Text(f"  {number}. {step}"))
+        elif isinstance(block, Buttons):
+            console.print(Text("  " + " · ".join(f"[{b.label}]" for b in block.buttons), style="cyan"))
+        elif isinstance(block, Divider):
+            console.print()

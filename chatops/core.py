@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Final
 
+from chatops.audits.service import Audits
 from chatops.cards import Card, Header, LinkMaker, finding_blocks, report_card
 from chatops.chat import ActionRequest, ChatUser, CommandRequest, MessageRef, Reply
 from chatops.commands import dispatch, grammar
@@ -23,6 +24,8 @@ from chatops.store import Store
 if TYPE_CHECKING:
     from chatops.reconnect import Reconnect
 
+SNOOZE_LENGTHS: Final = {"1d": timedelta(days=1), "7d": timedelta(days=7), "1w": timedelta(days=7)}
+
 
 class Chatops:
     def __init__(self, store: Store, runner: Runner, *, link: LinkMaker | None = None) -> None:
@@ -32,6 +35,7 @@ class Chatops:
         self.report_observers: list[Callable[[Report], None]] = []  # e.g. the web app's metrics
         self.reconnect: Reconnect | None = None  # the Reconnect flow, when wired (adapters/wiring.py)
         self.sinks: dict[str, ChatSink] = {}  # per chat platform: updates cards in place after a reconnect
+        self.audits = Audits(self)  # digests, alerts and snoozes (adapters/scheduler.py runs its jobs)
 
     async def diagnose(
         self, workspace_id: str, connections: Sequence[Connection], *, only: Sequence[str] | None = None,
@@ -88,6 +92,8 @@ class Chatops:
                 return Reply(title, card=Card(title, blocks), ephemeral=True)
             if request.kind is ActionKind.PAGE:
                 return await self._page(request)
+            if request.kind is ActionKind.SNOOZE:
+                return await self._snooze(request)
             if request.kind is ActionKind.RECONNECT and self.reconnect is not None:
                 # a Reconnect button without a link for this user (a digest, another's card): one of their own
                 connection = await self._acted_on(request)
@@ -105,6 +111,16 @@ class Chatops:
         if not (request.user.is_admin or owns(request.user.email, connection)):
             raise NotFound("You can only act on your own connections.")
         return connection
+
+    async def _snooze(self, request: ActionRequest) -> Reply:
+        """Silence a connection's alerts for a day or a week (the alert's Snooze buttons); "resolved" notes too."""
+        connection = await self._acted_on(request)
+        length = SNOOZE_LENGTHS.get(request.value.strip().lower() or "1d")
+        if length is None:
+            return Reply(f"I can snooze alerts for 1 day or 1 week, not {request.value!r}.", ephemeral=True)
+        until = await self.audits.snooze(request.workspace_id, connection.id, length, request.user.user_id)
+        return Reply(f"Alerts for {connection.name} are snoozed until {until:%a %d %b %H:%M} UTC. "
+                     "Digests still list it.", ephemeral=True)
 
     async def _page(self, request: ActionRequest) -> Reply:
         """Another page of an overview, from the latest stored findings (no new diagnosis)."""

@@ -298,7 +298,13 @@ class ConsentApi(Protocol):
 
 
 class ChatSink(Protocol):
-    """Changes a card already posted in chat (a finished Reconnect updates the card it started from)."""
+    """Posts to chat and changes cards already posted (a finished Reconnect updates the card it started from)."""
+
+    async def post(self, workspace_id: str, destination: str, reply: Reply) -> ChatMessageRef:
+        """A new message in `destination` (a channel or conversation id, or "@<chat user id>" for a DM).
+
+        Waits out the platform's rate limits (Retry-After); raises ChatopsError when it was not posted.
+        """
 
     async def update(self, workspace_id: str, message: ChatMessageRef, reply: Reply) -> bool:
         """Replace the message in place; False (and logged) when the platform refused or it is gone."""

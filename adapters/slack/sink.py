@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -15,6 +17,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import render
 from chatops.chat import MessageRef, Reply
+from chatops.errors import ChatopsError
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,7 @@ class SlackCards:
     def __init__(self, sink: SlackSink, client_for: Callable[[str], Awaitable[AsyncWebClient | None]]) -> None:
         self._sink = sink
         self._client_for = client_for  # team id -> a client holding that team's bot token
+        self._pacer = ChannelPacer()
 
     async def update(self, workspace_id: str, message: MessageRef, reply: Reply) -> bool:
         team = workspace_id.partition(":")[2]
@@ -117,3 +121,48 @@ class SlackCards:
             origin = Origin(channel_id=message.channel_id, user_id="", response_url=message.response_url)
             return await self._sink.respond(origin, render.response(reply, replace_original=True))
         return False
+
+    async def post(self, workspace_id: str, destination: str, reply: Reply) -> MessageRef:
+        """A new message (digests, alerts) in a channel, or in "@U123"'s DM with the app; raises PostFailed.
+
+        Sends to one channel are paced to one a second (Slack's chat.postMessage limit); a 429 is retried
+        after its Retry-After by the client's rate-limit handler (SlackSettings.rate_limit_retries).
+        """
+        team = workspace_id.partition(":")[2]
+        client = await self._client_for(team)
+        if client is None:
+            raise PostFailed(f"the Slack app is not installed in {workspace_id}")
+        channel = destination.removeprefix("@")
+        async with self._pacer.slot(channel):
+            try:
+                answer = await client.api_call("chat.postMessage", json={"channel": channel,
+                                                                          **render.message(reply)})
+            except SlackApiError as exc:
+                error = exc.response.get("error", exc.response.status_code)
+                raise PostFailed(f"Slack chat.postMessage to {channel} failed: {error}") from exc
+        data = answer.data if isinstance(answer.data, dict) else {}
+        return MessageRef(channel_id=str(data.get("channel") or channel), message_id=str(data.get("ts") or ""))
+
+
+class PostFailed(ChatopsError):
+    """Slack did not take a message (not installed, channel gone, rate limited past the retries)."""
+
+
+class ChannelPacer:
+    """At most one send per `interval_s` to each channel, by waiting (Slack: 1 message a second per channel)."""
+
+    def __init__(self, interval_s: float = 1.0) -> None:
+        self._interval_s = interval_s
+        self._last: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @asynccontextmanager
+    async def slot(self, channel: str) -> AsyncIterator[None]:
+        async with self._locks.setdefault(channel, asyncio.Lock()):
+            wait = self._last.get(channel, float("-inf")) + self._interval_s - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                yield
+            finally:
+                self._last[channel] = time.monotonic()

@@ -232,6 +232,21 @@ class TeamsCards:
             return False
         return True
 
+    async def post(self, workspace_id: str, destination: str, reply: Reply) -> MessageRef:
+        """A new message (digests, alerts) in a stored conversation, or "@<AAD object id>"'s personal chat.
+
+        Paced and retried by TeamsSink (Retry-After, backoff); raises DeliveryError when it did not go out.
+        """
+        if destination.startswith("@"):
+            stored = await asyncio.to_thread(self._conversations.personal, workspace_id, destination[1:])
+        else:
+            stored = await asyncio.to_thread(self._conversations.get, workspace_id,
+                                             parse.root_conversation_id(destination))
+        if stored is None or not stored.active:
+            raise DeliveryError(f"the bot is not in conversation {destination} (or was removed from it)")
+        activity_id = await self._sink.post_reply(stored.reference, reply)
+        return MessageRef(channel_id=stored.conversation_id, message_id=activity_id)
+
 
 def _addressed(act: Activity, ref: ConversationReference) -> Activity:
     act.conversation = ref.conversation

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from chatops.chat import CommandRequest, Reply
-from chatops.commands import grammar, status
+from chatops.commands import grammar, status, subscriptions
 from chatops.commands.help import SLASH
 from chatops.errors import CommandError
 
@@ -39,6 +39,12 @@ COMMANDS: Final[tuple[Command, ...]] = (
     Command("all", status.all_connections, "/syncstatus all", "every connection in the workspace",
             admin_only=True),
     Command("logs", status.log_patterns, "/syncstatus logs <connection>", "the top error patterns in its sync log"),
+    Command("subscribe", subscriptions.subscribe, "/syncstatus subscribe [#channel] [weekly|daily] [mon 09:00] "
+            "[Europe/Berlin]", "post the sync digest and alerts in a channel", admin_only=True),
+    Command("unsubscribe", subscriptions.unsubscribe, "/syncstatus unsubscribe [#channel]",
+            "stop a channel's digest and alerts", admin_only=True),
+    Command("audit", subscriptions.audit_preview, "/syncstatus audit", "the digest now, just for you",
+            admin_only=True),
     Command("help", _help, "/syncstatus help", "this help"),
 )
 WORDS: Final[frozenset[str]] = frozenset(c.word for c in COMMANDS if c.word) | {"?"}

@@ -34,6 +34,7 @@ from chatops.errors import AlreadyExists, NotFound, StoreError
 from chatops.findings import Finding, Status
 from chatops.model import Connection, Grant, SyncEvent, Workspace
 from chatops.ports import QuotaUsage, TokenSet, UsageWindow
+from chatops.store.audits import AuditStore
 from chatops.store.crypto import GrantCipher, UndecryptableGrant
 from chatops.store.installations import Installations
 from chatops.store.reconnect_states import ReconnectStates
@@ -672,6 +673,11 @@ class Store:
     def reconnect(self) -> ReconnectStates:
         """Reconnect's single-use OAuth states, finished start links and cards to update, on this database."""
         return ReconnectStates(self._writer, self._cipher)
+
+    @property
+    def audits(self) -> AuditStore:
+        """Scheduled audits' subscriptions, digests, alert states, snoozes and delivery keys, on this database."""
+        return AuditStore(self._writer)
 
     def derive_keys(self, purpose: str) -> list[bytes]:
         """Signing keys for `purpose`, derived from the encryption keys (see GrantCipher.derive)."""

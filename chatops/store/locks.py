@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
 if TYPE_CHECKING:
@@ -56,3 +56,77 @@ def advisory_lock(store: Store, key: int) -> Iterator[bool]:
             connection.invalidate()
         finally:
             connection.close()
+
+
+class LeaderLock:
+    """A session advisory lock held across calls: the scheduler's leader election (sync; call via to_thread).
+
+    `try_acquire()` takes lock `key` without waiting and keeps its connection; `held()` asks that connection
+    (a dead one means PostgreSQL dropped the session, and the lock with it); `release()` gives it up. On
+    SQLite there is one process, so it is always granted.
+    """
+
+    def __init__(self, store: Store, key: int) -> None:
+        if not _BIGINT[0] <= key <= _BIGINT[1]:
+            raise ValueError("an advisory lock key is a signed 64-bit integer")
+        self._store = store
+        self._key = key
+        self._connection: Connection | None = None
+        self._sqlite = store.engine.dialect.name != "postgresql"
+
+    def try_acquire(self) -> bool:
+        if self._sqlite:
+            return True
+        if self._connection is not None:
+            return self.held()
+        connection = self._store.engine.connect()
+        try:
+            acquired = bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"),
+                                               {"key": self._key}).scalar())
+            connection.commit()
+        except SQLAlchemyError as exc:
+            connection.close()
+            log.warning("could not ask for advisory lock %d: %s", self._key, type(exc).__name__)
+            return False
+        if acquired:
+            self._connection = connection
+        else:
+            connection.close()
+        return acquired
+
+    def held(self) -> bool:
+        if self._sqlite:
+            return True
+        if self._connection is None:
+            return False
+        try:
+            self._connection.execute(text("SELECT 1"))
+            self._connection.commit()
+        except SQLAlchemyError:
+            log.warning("the connection holding advisory lock %d is gone; so is the lock", self._key)
+            self._drop()
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._connection is None:
+            return
+        try:
+            self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
+            self._connection.commit()
+        except SQLAlchemyError:
+            log.warning("could not release advisory lock %d; closing its connection instead", self._key)
+        self._drop()
+
+    def abandon(self) -> None:
+        """Drop the connection without unlocking, as a crashed process would (tests; PostgreSQL frees the lock)."""
+        self._drop()
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.invalidate()
+                self._connection.close()
+            except SQLAlchemyError:
+                pass
+            self._connection = None
