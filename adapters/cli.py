@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-if TYPE_CHECKING:  # heavy imports stay inside the commands, so `chatops --help` starts fast
+if TYPE_CHECKING:  # heavy imports (asyncio too) stay inside the commands, so `chatops --help` starts fast
     from rich.console import Console
 
     from adapters.wiring import Services
@@ -69,6 +68,8 @@ def _errors() -> Iterator[None]:
 
 
 def _run(make: Callable[[Services], Awaitable[T]], overrides: dict[str, str] | None = None) -> T:
+    import asyncio
+
     from adapters.wiring import Config, build
 
     _logging()
@@ -130,6 +131,8 @@ def diagnose(
         raise _fail("choose what to diagnose: --connection ID, --user EMAIL or --all")
 
     async def run(services: Services) -> Report:
+        import asyncio
+
         from chatops.checks import CHECKS
         from chatops.errors import NotFound
 
@@ -177,6 +180,8 @@ def demo(
             run(host=host, port=port, open_browser=not no_browser,
                 say=lambda line: _console().print(line, soft_wrap=True, markup=False))
         return
+    import asyncio
+
     with _errors(), tempfile.TemporaryDirectory(prefix="chatops-demo-") as data_dir:
 
         async def main() -> Report:
@@ -303,6 +308,8 @@ def simulator(
     scenario: Annotated[str, typer.Option(help="Built-in scenario name or a scenario file.")] = "demo",
 ) -> None:
     """Run the provider simulator until stopped, and print the settings that point chatops at it."""
+    import asyncio
+
     from adapters.sandbox.scenario import load_scenario
     from adapters.sandbox.simulator import start_simulator
 
@@ -333,6 +340,8 @@ def connections_list(workspace: WorkspaceOption = DEFAULT_WORKSPACE,
     from chatops.imports import connections_to_records
 
     async def run(services: Services) -> list[Connection]:
+        import asyncio
+
         return await asyncio.to_thread(services.store.list_connections, workspace)
 
     found = _run(run)
@@ -353,6 +362,8 @@ def connections_import(file: Annotated[Path, typer.Argument(help="YAML or JSON f
         records = read_connections(file, workspace)
 
     async def run(services: Services) -> list[Connection]:
+        import asyncio
+
         await asyncio.to_thread(services.store.ensure_workspace, Workspace(workspace, workspace))
         return await asyncio.to_thread(services.store.import_connections, workspace, records)
 
@@ -386,6 +397,8 @@ def connections_add(
         [parsed] = parse_connections(yaml.safe_dump([record]), workspace, source="options")
 
     async def run(services: Services) -> object:
+        import asyncio
+
         await asyncio.to_thread(services.store.ensure_workspace, Workspace(workspace, workspace))
         return await asyncio.to_thread(services.store.add_connection, workspace, parsed)
 
@@ -399,6 +412,8 @@ def connections_remove(key: Annotated[str, typer.Argument(help="Connection id or
     """Remove a connection and its grants."""
 
     async def run(services: Services) -> None:
+        import asyncio
+
         await asyncio.to_thread(services.store.remove_connection, workspace, key)
 
     _run(run)
@@ -456,6 +471,8 @@ def logs_ingest(
     from chatops.model import SyncEvent
 
     async def run(services: Services) -> int:
+        import asyncio
+
         target = await asyncio.to_thread(services.store.get_connection, workspace, connection)
         events = (SyncEvent(target.id, line.rstrip("\r\n")[:8192], parse_timestamp(line))
                   for line in _lines(file) if line.strip())
@@ -470,6 +487,8 @@ def keys_rotate() -> None:
     """Re-encrypt every stored grant with the current (first) key of CHATOPS_ENCRYPTION_KEYS."""
 
     async def run(services: Services) -> int:
+        import asyncio
+
         return await asyncio.to_thread(services.store.rotate_keys)
 
     count = _run(run)
