@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings
 from adapters.network import SocketProbe
 from adapters.providers import dynamics, google, hubspot, microsoft, salesforce
 from adapters.providers.consent import build_consent
-from adapters.providers.http import build_http_client
+from adapters.providers.http import build_http_client, parse_rate_limits, provider_route
 from adapters.providers.settings import ProviderSettings
 from adapters.slack.settings import SlackSettings
 from adapters.teams.settings import TeamsSettings
@@ -100,6 +100,14 @@ def build_providers(settings: ProviderSettings, http: httpx.AsyncClient, clock: 
     )
 
 
+def base_urls(settings: ProviderSettings) -> dict[str, str]:
+    """Each configured provider URL and whose it is (the rate limits' routing)."""
+    return {settings.google_oauth_url: "google", settings.google_api_url: "google",
+            settings.microsoft_login_url: "microsoft", settings.microsoft_graph_url: "microsoft",
+            settings.salesforce_url: "salesforce", settings.hubspot_url: "hubspot",
+            settings.dynamics_url: "dynamics"}
+
+
 def open_store(settings: Settings) -> tuple[Store, Path | None]:
     """The store, and the path of a key file created just now (so the user can be told)."""
     keys, created = load_or_create_keys(settings.encryption_keys.get_secret_value(), settings.data_dir)
@@ -128,7 +136,9 @@ def build(config: Config, *, http: httpx.AsyncClient | None = None, probe: Netwo
     key_created = None
     if store is None:
         store, key_created = open_store(config.settings)
-    http = http or build_http_client(timeout_s=config.providers.http_timeout_s)
+    http = http or build_http_client(timeout_s=config.providers.http_timeout_s,
+                                     rate_limits=parse_rate_limits(config.providers.rate_limits),
+                                     route=provider_route(base_urls(config.providers)))
     settings = config.settings
     runner = Runner(
         checks={name: spec for name, spec in CHECKS.items() if name not in settings.disabled},

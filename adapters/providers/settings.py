@@ -40,3 +40,6 @@ class ProviderSettings(BaseSettings):
     dynamics_client_secret: SecretStr = SecretStr("")
 
     http_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # Calls per second this process may make to each provider, e.g. "google=500,hubspot=10" (none: no limit);
+    # an audit over thousands of connections then stays under the provider's limits (adapters/providers/http.py).
+    rate_limits: str = ""
