@@ -602,14 +602,24 @@ class Scenario:
     contacts: tuple[Contact, ...]
     connections: tuple[ConnectionSpec, ...]
     path: Path | None = None  # the file it was read from, when it was read from one
+    # calls per second each provider accepts from all callers together before it answers with its rate-limit
+    # error (a token bucket holding one second of calls); a provider not listed has no limit
+    rate_limits: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    # answers derived from the (immutable) scenario, kept: the simulator asks them on every call, and each
+    # was a scan of every user (bench/fleet.py serves 10,000)
+    _derived: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     @property
     def organisation_name(self) -> str:
         return self.organisation.name
 
     def user(self, email: str) -> User | None:
-        wanted = email.strip().lower()
-        return next((u for u in self.users if u.email.lower() == wanted), None)
+        by_email = self._derived.get("by_email")
+        if by_email is None:
+            by_email = self._derived["by_email"] = {}
+            for u in self.users:
+                by_email.setdefault(u.email.lower(), u)
+        return by_email.get(email.strip().lower())
 
     def faults_for(self, email: str, provider: str) -> tuple[Fault, ...]:
         user = self.user(email)
@@ -633,6 +643,8 @@ class Scenario:
 
     def counterparts(self) -> tuple[Contact, ...]:
         """The CRM contacts: the listed ones, then every outside sender and attendee of the scenario."""
+        if "counterparts" in self._derived:
+            return self._derived["counterparts"]  # type: ignore[no-any-return]
         known = {
             c.email.lower(): c if c.name else Contact(c.email, display_name(c.email)) for c in self.contacts
         }
@@ -644,7 +656,8 @@ class Scenario:
                 key = address.lower()
                 if key not in known and self.user(key) is None:
                     known[key] = Contact(address, display_name(address))
-        return tuple(known.values())
+        self._derived["counterparts"] = tuple(known.values())
+        return self._derived["counterparts"]  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ CRM orgs of a user
 
@@ -661,10 +674,13 @@ class Scenario:
 
     def org_users(self, provider: str, org_id: str) -> tuple[User, ...]:
         """The users with a grant for this CRM whose org is org_id."""
-        accounts = {g.account.lower() for _, g in self.grants() if g.provider == provider}
-        return tuple(
-            u for u in self.users if u.email.lower() in accounts and self.org_id(provider, u) == org_id
-        )
+        key = ("org_users", provider, org_id)
+        if key not in self._derived:
+            accounts = {g.account.lower() for _, g in self.grants() if g.provider == provider}
+            self._derived[key] = tuple(
+                u for u in self.users if u.email.lower() in accounts and self.org_id(provider, u) == org_id
+            )
+        return self._derived[key]  # type: ignore[no-any-return]
 
     def org_id(self, provider: str, user: User) -> str:
         """The id of the user's org at this CRM."""
@@ -997,6 +1013,7 @@ class _Parser:
                 "orgs",
                 "contacts",
                 "connections",
+                "rate_limits",
             ),
         )
         organisation = self.organisation(top.data.get("organisation"))
@@ -1019,9 +1036,14 @@ class _Parser:
             orgs=orgs,
             contacts=tuple(self.contact(i, raw) for i, raw in top.items("contacts")),
             connections=tuple(self.connection(i, raw) for i, raw in top.items("connections")),
+            rate_limits=self.rate_limits(top.data.get("rate_limits")),
         )
         self.cross_check(scenario)
         return scenario
+
+    def rate_limits(self, data: Any) -> Mapping[str, float]:
+        entry = self.entry("rate_limits", data if data is not None else {}, PROVIDERS)
+        return MappingProxyType({p: entry.number(p, minimum=1.0) for p in PROVIDERS if entry.has(p)})
 
     def organisation(self, data: Any) -> Organisation:
         entry = self.entry("organisation", data if data is not None else {}, ("name", "domain", "tenant_id"))

@@ -7,7 +7,9 @@ import base64
 import binascii
 import json
 import secrets
+import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -117,6 +119,9 @@ class SimState:
         # grants made by a fresh consent: the scenario's credential faults (revoked, aadsts) were about the old one
         self.consented: set[str] = set()
         self._closing: asyncio.Event | None = None
+        self.limits = {p: RateLimit(rate) for p, rate in scenario.rate_limits.items()}
+        self.served: Counter[str] = Counter()  # API and token calls per provider
+        self.throttled: Counter[str] = Counter()  # of those, answered with the rate-limit error
         self._load()
 
     def _load(self) -> None:
@@ -207,6 +212,25 @@ class SimState:
 
 
 SIM_STATE: Final = web.AppKey("chatops_sandbox_state", SimState)
+
+
+class RateLimit:
+    """A provider's rate limit: `rate` calls a second, up to one second's worth at once (a token bucket)."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._tokens = rate
+        self._stamp = clock()
+
+    def allow(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self.rate, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
 
 # ----------------------------------------------------------------------------------------- the fault pipeline

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Final
 
 from aiohttp import web
 
 from adapters.sandbox import sim_consent, sim_dynamics, sim_google, sim_hubspot, sim_microsoft, sim_salesforce
-from adapters.sandbox.scenario import PROVIDERS, Scenario, load_scenario
-from adapters.sandbox.sim_base import SIM_STATE, Route, SimState, SystemClock, with_replies
+from adapters.sandbox.scenario import PROVIDERS, Fault, Scenario, load_scenario
+from adapters.sandbox.sim_base import SIM_STATE, Route, SimState, Surface, SystemClock, with_replies
 from chatops.ports import Clock
 
 ROUTES: Final[tuple[Route, ...]] = (
@@ -73,6 +73,32 @@ SETTINGS_URLS: Final = (
     ("CHATOPS_DYNAMICS_URL", "dynamics"),
 )
 SHUTDOWN_TIMEOUT_S: Final = 2.0
+# Whose rate limit (scenario `rate_limits`) a path prefix counts against, and how that provider says no.
+PROVIDER_OF_PREFIX: Final = {"google-oauth": "google", "google-accounts": "google", "google": "google",
+                             "microsoft-login": "microsoft", "graph": "microsoft", "salesforce": "salesforce",
+                             "hubspot": "hubspot", "dynamics": "dynamics"}
+_RATE_LIMITED: Final[dict[str, Surface]] = {"google": sim_google.API, "microsoft": sim_microsoft.GRAPH,
+                                            "salesforce": sim_salesforce.REST, "hubspot": sim_hubspot.API,
+                                            "dynamics": sim_dynamics.API}
+_OVER_THE_LIMIT: Final = Fault("rate_limited", None, MappingProxyType({"retry_after": 1.0, "policy": "SECONDLY"}))
+
+
+@web.middleware
+async def _rate_limits(
+    request: web.Request,
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> web.StreamResponse:
+    """Counts each provider's calls, and answers its rate-limit error past the scenario's `rate_limits`."""
+    state = request.app[SIM_STATE]
+    provider = PROVIDER_OF_PREFIX.get(request.path.split("/", 2)[1])
+    if provider is None:
+        return await handler(request)
+    state.served[provider] += 1
+    limit = state.limits.get(provider)
+    if limit is not None and not limit.allow():
+        state.throttled[provider] += 1
+        return _RATE_LIMITED[provider].rate_limited(request, _OVER_THE_LIMIT)
+    return await handler(request)
 
 
 @web.middleware
@@ -95,7 +121,7 @@ async def _wake_hanging(app: web.Application) -> None:
 
 def build_simulator(scenario: Scenario, *, clock: Clock | None = None) -> web.Application:
     """The simulator as an aiohttp application, for a runner of your own or aiohttp's test client."""
-    app = web.Application(middlewares=[_provider_not_found])
+    app = web.Application(middlewares=[_rate_limits, _provider_not_found])
     app[SIM_STATE] = SimState(scenario, clock or SystemClock())
     for route in (*ROUTES, *EXTRA_ROUTES):
         app.router.add_route(route.method, route.full_path, with_replies(route.handler, route.after))

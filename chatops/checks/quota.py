@@ -13,6 +13,7 @@ from chatops.ports import CrmApi, QuotaUsage, UsageWindow
 from chatops.schedules import describe, suggest_interval, syncs_per_day
 
 DAY = timedelta(days=1)
+YEAR = timedelta(days=365)  # a forecast further out than this is no forecast
 HISTORY = timedelta(hours=6)  # samples older than this say little about the current burn rate
 MIN_SPAN = timedelta(minutes=5)
 
@@ -89,7 +90,8 @@ def _usage_finding(ctx: CheckContext, usage: QuotaUsage, samples: list[tuple[dat
         return ctx.ok(f"The {label} is at {percent:.0f}%.", subject=subject, evidence=evidence, details=details)
     rate = burn_rate(usage, samples, now)
     left = max(0, usage.limit - usage.used)
-    runs_out = now + timedelta(seconds=left / rate) if rate else None
+    # a trickle of calls against a vast limit "runs out" past the year 9999 (OverflowError): no forecast
+    runs_out = now + timedelta(seconds=left / rate) if rate and left / rate < YEAR.total_seconds() else None
     if rate is not None:
         evidence.append(("burn rate", f"{rate * 3600:,.0f} calls per hour"))
     if usage.resets_at is not None:
