@@ -337,3 +337,21 @@ async def test_two_callbacks_racing_for_one_link_store_once(rig: Rig) -> None:
     pages = await asyncio.gather(first.get(callbacks[0]), second.get(callbacks[1]))
 
     assert sorted(p.status_code for p in pages) == [200, 410]
+
+
+async def test_no_token_or_code_reaches_the_page_or_our_log(rig: Rig, caplog) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    browser = rig.browser()
+    callback = await browser.answer(await browser.start(rig.link("ana")))
+    code, state = query(callback)["code"], query(callback)["state"]
+
+    landing = await browser.get(callback)
+
+    fresh = rig.grant("ana")
+    ours = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records
+                     if r.name.startswith(("chatops", "adapters")))
+    assert landing.status_code == 200 and "reconnect stored a fresh grant" in ours
+    for secret in (fresh.access_token.reveal(), fresh.refresh_token.reveal(), code, state):
+        assert secret not in landing.text and secret not in ours
