@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
@@ -76,7 +77,7 @@ def _names(claims: Mapping[str, Any], *keys: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.strip() for k in keys if isinstance(v := claims.get(k), str) and v.strip()))
 
 
-class CodeFlow:
+class CodeFlow(ABC):
     """The authorization code flow with PKCE for one provider; subclasses say scopes, hosts and identity."""
 
     provider: Provider
@@ -89,21 +90,21 @@ class CodeFlow:
     # ---------------------------------------------------------------- what a subclass says
 
     @property
-    def client_id(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def client_id(self) -> str: ...
 
     @property
-    def client_secret(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def client_secret(self) -> str: ...
 
-    def authorize_endpoint(self, instance_url: str) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def authorize_endpoint(self, instance_url: str) -> str: ...
 
-    def token_endpoint(self, instance_url: str) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def token_endpoint(self, instance_url: str) -> str: ...
 
-    def scopes(self, roles: Sequence[GrantRole], instance_url: str = "") -> tuple[str, ...]:
-        raise NotImplementedError
+    @abstractmethod
+    def scopes(self, roles: Sequence[GrantRole], instance_url: str = "") -> tuple[str, ...]: ...
 
     def extra_params(self, request: ConsentRequest) -> dict[str, str]:
         return {"login_hint": request.login_hint} if request.login_hint else {}
@@ -111,8 +112,9 @@ class CodeFlow:
     def exchange_fields(self, roles: Sequence[GrantRole], instance_url: str) -> dict[str, str]:
         return {}
 
+    @abstractmethod
     async def identify(self, body: Mapping[str, Any], tokens: TokenSet) -> tuple[str, ...]:
-        raise NotImplementedError
+        """The addresses of the account that consented (ID token, userinfo, token metadata...)."""
 
     def tokens(self, body: Mapping[str, Any], instance_url: str) -> TokenSet:
         return token_set(body, now=self._clock.now(), scopes_fallback=frozenset())
