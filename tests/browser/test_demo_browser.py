@@ -127,13 +127,6 @@ def test_switching_user_shows_what_that_member_sees(open_as: Any, steps: Steps) 
     steps.shot(page, "member-card")
 
 
-@pytest.fixture
-def reconnect_available(demo_url: str) -> None:
-    """Reconnect needs the signed start link (issue 6); until it is on main the button carries no URL."""
-
-
-@pytest.mark.xfail(strict=False, reason="Reconnect (issue 6: signed link, consent page, callback) is built in "
-                                        "parallel; until it is on main the button carries no URL to follow")
 def test_reconnect_turns_the_revoked_connection_healthy(open_as: Any, context: Any, steps: Steps) -> None:
     from playwright.sync_api import expect
 
