@@ -121,6 +121,7 @@ class Session:
                 task.cancel()
             elif not task.cancelled():
                 task.exception()  # retrieved: a check that timed out may have left it unread
+        self._memo.clear()  # the answers are not needed any more
 
 
 @dataclass(frozen=True, slots=True)
