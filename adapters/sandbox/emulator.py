@@ -16,8 +16,10 @@ in the BotConnector; every change is pushed to the page over one event stream, a
     POST /emulator/api/slack/home           {user}: the App Home tab was opened
     POST /emulator/api/slack/modal/close    {user}
     GET  /emulator/api/teams?user=U…        that member's personal chat with the bot
+    POST /emulator/api/teams/open           {user}: they opened the bot's chat (the first time: it is installed)
     POST /emulator/api/teams/message        {user, text}
     POST /emulator/api/teams/invoke         {user, message, verb, data, title}: Action.Execute
+    POST /emulator/api/teams/submit         {user, message, data}: Action.Submit (a message with a value)
 """
 
 from __future__ import annotations
@@ -139,6 +141,7 @@ class Emulator:
         self.teams_items: list[TeamsItem] = []
         self.teams_cards: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}  # invoke answers, per message
         self.teams_notices: dict[tuple[str, str], str] = {}
+        self.teams_installed: set[str] = set()  # members whose personal chat has the bot added
         self._seen: set[int] = set()
         self._teams_seen: set[tuple[str, str]] = set()
         self._keys = itertools.count(1)
@@ -163,8 +166,10 @@ class Emulator:
         app.router.add_post("/emulator/api/slack/home", self._slack_home)
         app.router.add_post("/emulator/api/slack/modal/close", self._slack_modal_close)
         app.router.add_get("/emulator/api/teams", self._teams_state)
+        app.router.add_post("/emulator/api/teams/open", self._teams_open)
         app.router.add_post("/emulator/api/teams/message", self._teams_message)
         app.router.add_post("/emulator/api/teams/invoke", self._teams_invoke)
+        app.router.add_post("/emulator/api/teams/submit", self._teams_submit)
         app.on_startup.append(self._start)
         app.on_shutdown.append(self._shutdown)
 
@@ -501,6 +506,23 @@ class Emulator:
         return web.json_response({"version": self._version, "conversation": member.conversation_id,
                                   "messages": messages})
 
+    async def _teams_open(self, request: web.Request) -> web.Response:
+        data = await _json(request)
+        return web.json_response(await self.open_teams(self.member(str(data.get("user", "")))))
+
+    async def open_teams(self, member: Member) -> dict[str, Any]:
+        """The first time a member opens the bot's chat, Teams adds the bot to it (and the bot says hello)."""
+        connector = self._require_teams()
+        if member.slack_id in self.teams_installed:
+            return {"status": "open"}
+        self.teams_installed.add(member.slack_id)
+        activity = bot_connector.conversation_update(connector, conversation_id=member.conversation_id,
+                                                     tenant_id=self.tenant_id, kind="personal")
+        activity["from"] = {"id": member.teams_id, "name": member.name, "aadObjectId": member.aad_object_id}
+        activity["timestamp"] = _iso_now()
+        status, _ = await self._deliver(activity)
+        return {"status": "installed" if status == 200 else "failed", "http_status": status}
+
     async def _teams_message(self, request: web.Request) -> web.Response:
         data = await _json(request)
         member = self.member(str(data.get("user", "")))
@@ -538,14 +560,37 @@ class Emulator:
         return web.json_response(await self.invoke(member, str(data.get("message", "")), str(data.get("verb", "")),
                                                    action, title=str(data.get("title", ""))))
 
+    async def _teams_submit(self, request: web.Request) -> web.Response:
+        data = await _json(request)
+        member = self.member(str(data.get("user", "")))
+        value: dict[str, Any] = data["data"] if isinstance(data.get("data"), dict) else {}
+        return web.json_response(await self.submit(member, str(data.get("message", "")), value))
+
+    async def submit(self, member: Member, message: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Action.Submit: Teams sends a message activity whose value is the action's data, replying to the card."""
+        connector = self._require_teams()
+        item = self._teams_item(member, message)
+        assert item.connector_key is not None
+        activity = bot_connector.message(connector, "", conversation_id=member.conversation_id,
+                                         user_id=member.teams_id, aad_object_id=member.aad_object_id,
+                                         tenant_id=self.tenant_id, value=data, replyToId=item.connector_key[1])
+        activity["from"]["name"] = member.name
+        self._spawn(self._deliver(activity))
+        return {"status": "sent"}
+
+    def _teams_item(self, member: Member, message: str) -> TeamsItem:
+        item = next((i for i in self.teams_items if i.key == message and i.connector_key is not None
+                     and i.conversation == member.conversation_id), None)
+        if item is None:
+            raise _bad("no such message")
+        return item
+
     async def invoke(self, member: Member, message: str, verb: str, data: dict[str, Any], *,
                      title: str = "") -> dict[str, Any]:
         """Action.Execute on a card: the adaptiveCard/action invoke; its answer replaces the card (for the clicker)."""
         connector = self._require_teams()
-        item = next((i for i in self.teams_items if i.key == message and i.connector_key is not None
-                     and i.conversation == member.conversation_id), None)
-        if item is None or item.connector_key is None:
-            raise _bad("no such message")
+        item = self._teams_item(member, message)
+        assert item.connector_key is not None
         activity = bot_connector.invoke(connector, data, verb=verb, reply_to_id=item.connector_key[1],
                                         conversation_id=member.conversation_id, user_id=member.teams_id,
                                         aad_object_id=member.aad_object_id, tenant_id=self.tenant_id,

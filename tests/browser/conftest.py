@@ -50,7 +50,7 @@ def browser() -> Iterator[Any]:
         playwright.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def demo_url() -> Iterator[str]:
     """`chatops demo --no-browser --port 0`, the command a person runs; its URL; Ctrl-C at the end."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MICROSOFT_APP_"))}

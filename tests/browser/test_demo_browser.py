@@ -1,6 +1,6 @@
-"""The sandbox as a person uses it, in headless Chromium: Slack channel, modal, in-place updates, users, Reconnect, Teams.
+"""The sandbox as a person uses it, in headless Chromium: channel, modal, in-place updates, users, Reconnect, Teams.
 
-One `chatops demo` serves every test here (session fixture); each test acts as its own member or on its own
+One `chatops demo` serves every test here (a session fixture); each test acts as its own member or on its own
 messages, so their order does not matter. Screenshots of each step land in tests/artifacts/.
 """
 

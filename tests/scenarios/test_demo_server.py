@@ -247,6 +247,42 @@ async def test_teams_chat_gets_a_card_and_execute_answers_in_place(page: Page) -
     assert (await page.get(f"/emulator/api/teams?user={ANA}"))["messages"] == []  # another person's chat
 
 
+async def teams_until(page: Page, user: str, check: Callable[[list[dict[str, Any]]], Any],
+                      timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        messages = (await page.get(f"/emulator/api/teams?user={user}"))["messages"]
+        found = check(messages)
+        if found:
+            return found
+        assert time.monotonic() < deadline, messages
+        await asyncio.sleep(0.1)
+
+
+async def test_opening_the_teams_chat_adds_the_bot_once_and_it_says_hello(page: Page) -> None:
+    assert (await page.post("/emulator/api/teams/open", {"user": ANA}))["status"] == "installed"
+    welcome = await teams_until(page, ANA, lambda ms: ms)
+    assert len(welcome) == 1 and welcome[0]["from"] == "bot" and "syncstatus" in welcome[0]["text"]
+    assert (await page.post("/emulator/api/teams/open", {"user": ANA}))["status"] == "open"
+    assert len((await page.get(f"/emulator/api/teams?user={ANA}"))["messages"]) == 1
+
+
+async def test_action_submit_reaches_the_bot_as_a_message_with_the_data(page: Page) -> None:
+    await page.post("/emulator/api/teams/message", {"user": ANA, "text": "syncstatus"})
+    card = await teams_until(page, ANA, lambda ms: next((m for m in ms if m["card"] and "Retest" in shown(m["card"])),
+                                                        None))
+    retest = next(a for item in card["card"]["body"] if item["type"] == "ActionSet" for a in item["actions"]
+                  if a["title"] == "Retest")
+    connector = page.demo.connector
+    before = len(connector.requests)
+    assert (await page.post("/emulator/api/teams/submit", {"user": ANA, "message": card["id"],
+                                                           "data": retest["fallback"]["data"]}))["status"] == "sent"
+    await connector.wait_for(lambda c: any(r.operation in ("update", "reply") for r in c.requests[before:]),
+                             timeout_s=30)
+    answer = next(r for r in connector.requests[before:] if r.operation in ("update", "reply"))
+    assert answer.status < 300 and "Sync status: ana-salesforce-gmail" in shown(answer.body)
+
+
 # ---------------------------------------------------------------- the command itself
 
 

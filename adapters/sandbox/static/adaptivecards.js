@@ -268,7 +268,8 @@ async function run(action, ctx, source) {
     case "Action.Execute": case "Action.Submit": {
       const card = source.closest(".ac-card");
       const data = { ...(typeof action.data === "object" && action.data ? action.data : {}), ...inputs(card ?? source) };
-      await ctx.onExecute?.({ action, data, verb: action.verb ?? data.verb ?? "" });
+      if (action.type === "Action.Submit") await ctx.onSubmit?.({ action, data });
+      else await ctx.onExecute?.({ action, data, verb: action.verb ?? data.verb ?? "" });
       return;
     }
     default:
@@ -286,7 +287,8 @@ function actionSet(actions, ctx) {
   const shown = el("div", "ac-showcard");
   shown.hidden = true;
   let open = null;
-  for (const action of actions) {
+  const secondary = actions.filter((a) => lower(a.mode, "primary") === "secondary");
+  for (const action of actions.filter((a) => !secondary.includes(a))) {
     const style = lower(action.style, "default");
     const node = el("button", `ac-button ac-button--${style}`, action.title ?? "");
     node.type = "button";
@@ -319,7 +321,29 @@ function actionSet(actions, ctx) {
     });
     row.append(node);
   }
+  if (secondary.length) row.append(moreMenu(secondary, ctx));
   wrap.append(row, shown);
+  return wrap;
+}
+
+function moreMenu(actions, ctx) {
+  const wrap = el("div", "ac-more");
+  const toggle = el("button", "ac-button ac-button--more", "…");
+  toggle.type = "button";
+  toggle.setAttribute("aria-label", "More options");
+  const menu = el("div", "ac-menu");
+  menu.hidden = true;
+  for (const action of actions) {
+    const item = el("button", "ac-menu__item", action.title ?? "");
+    item.type = "button";
+    item.addEventListener("click", async () => {
+      menu.hidden = true;
+      await run(action, ctx, wrap);
+    });
+    menu.append(item);
+  }
+  toggle.addEventListener("click", () => { menu.hidden = !menu.hidden; });
+  wrap.append(toggle, menu);
   return wrap;
 }
 

@@ -454,6 +454,7 @@ function teamsMessage(m) {
     bubble.classList.add("tmsg__bubble--card");
     bubble.append(renderCard(m.card, {
       onExecute: ({ action, data, verb }) => teamsExecute(m, action, data, verb),
+      onSubmit: ({ data }) => teamsSubmit(m, data),
     }));
   } else {
     bubble.append(document.createTextNode(m.text));
@@ -479,6 +480,24 @@ async function teamsExecute(message, action, data, verb) {
     toast(`Teams could not deliver that action: ${error.message}`);
   }
   refresh();
+}
+
+async function teamsSubmit(message, data) {
+  try {
+    await api.post("/emulator/api/teams/submit", { user: state.viewer, message: message.id, data });
+  } catch (error) {
+    toast(`Teams could not deliver that action: ${error.message}`);
+  }
+}
+
+async function openTeams() {
+  // Teams adds the bot to a person's chat the first time they open it; the bot answers with its welcome
+  if (state.platform !== "teams" || !state.workspace?.teams.enabled) return;
+  try {
+    await api.post("/emulator/api/teams/open", { user: state.viewer });
+  } catch (error) {
+    toast(error.message);
+  }
 }
 
 async function sendTeams(text) {
@@ -531,6 +550,7 @@ async function switchViewer(id) {
   $("modal").dataset.sig = "";
   await refresh();
   if (state.slackView === "app" && state.appTab === "home") await openApp("home");
+  await openTeams();
 }
 
 function wire() {
@@ -539,6 +559,7 @@ function wire() {
       state.platform = tab.dataset.platform;
       remember();
       render();
+      openTeams();
       (state.platform === "teams" ? $("teams-input") : $("slack-input")).focus();
     });
   }
@@ -638,6 +659,7 @@ async function start() {
   await api.post("/emulator/api/slack/modal/close", { user: state.viewer, all: true }).catch(() => null);
   await refresh();
   if (state.slackView === "app") openApp("home");
+  await openTeams();
   document.body.dataset.ready = "true";
 }
 
