@@ -143,9 +143,18 @@ def ms(seconds: float) -> float:
     return round(seconds * 1000, 1)
 
 
-def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    """ru_maxrss of this process (or of its waited-for children) in MiB."""
-    kib = resource.getrusage(who).ru_maxrss
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB.
+
+    VmHWM on Linux: ru_maxrss survives execve, so a child spawned by a big parent reports the parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(kib / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
