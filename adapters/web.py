@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Final
 
 from aiohttp import web
 
@@ -15,6 +17,7 @@ from chatops.errors import StoreError
 log = logging.getLogger(__name__)
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+WORKER_THREADS: Final = 64  # threads for blocking store calls; they mostly wait on the database, not the CPU
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -44,8 +47,16 @@ def build_app(services: Services) -> web.Application:
     teams.mount(app, services)  # POST /api/messages; nothing without MICROSOFT_APP_ID or the Teams demo
     reconnect_web.mount(app, services)  # GET /connect/<token>, GET /oauth/callback/<provider>
 
+    async def threads(_: web.Application) -> None:
+        # Every store call runs in a worker thread (asyncio.to_thread). asyncio's default pool, min(32, CPUs + 4)
+        # threads, filled up with a burst's post-ack writes waiting their turn, and the next requests' acks
+        # (an installation and a count to read) queued behind them past Slack's 3 s (tests/reliability/test_load.py)
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="chatops"))
+
     async def close(_: web.Application) -> None:
         await services.close()
 
+    app.on_startup.append(threads)
     app.on_cleanup.append(close)
     return app

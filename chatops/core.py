@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
@@ -12,7 +13,7 @@ from chatops.cards import Card, Header, LinkMaker, finding_blocks, report_card
 from chatops.chat import ActionRequest, ChatUser, CommandRequest, MessageRef, Reply
 from chatops.commands import dispatch, grammar
 from chatops.commands.status import owns, targets
-from chatops.errors import ChatopsError, CommandError, NotFound
+from chatops.errors import ChatopsError, CommandError, NotFound, StoreError
 from chatops.findings import ActionKind
 from chatops.history import StoreHistory
 from chatops.model import Connection
@@ -24,6 +25,10 @@ from chatops.store import Store
 if TYPE_CHECKING:
     from chatops.reconnect import Reconnect
 
+log = logging.getLogger(__name__)
+
+STORE_UNAVAILABLE: Final = ("chatops can't reach its database right now, so it can't answer that. "
+                            "Try again in a minute; if it keeps happening, tell your chatops admin.")
 SNOOZE_LENGTHS: Final = {"1d": timedelta(days=1), "7d": timedelta(days=7), "1w": timedelta(days=7)}
 
 
@@ -45,8 +50,11 @@ class Chatops:
         history = StoreHistory(self.store, workspace_id)
         report = await self.runner.diagnose(connections, history, only=only, on_finding=on_finding,
                                             write_probe=write_probe)
-        await asyncio.to_thread(self.store.record_report, workspace_id, report.findings,
-                                started_at=report.started_at, finished_at=report.finished_at)
+        try:
+            await asyncio.to_thread(self.store.record_report, workspace_id, report.findings,
+                                    started_at=report.started_at, finished_at=report.finished_at)
+        except StoreError as exc:  # the answer is ready: the database being away must not cost it
+            log.warning("could not keep the report: %s", exc, extra={"workspace": workspace_id})
         for observe in self.report_observers:
             observe(report)
         return report
@@ -76,7 +84,11 @@ class Chatops:
         return Reply(f"Checking {count} {noun}…", ephemeral=True)
 
     async def handle_command(self, request: CommandRequest) -> Reply:
-        return await dispatch(self, request)
+        try:
+            return await dispatch(self, request)
+        except StoreError as exc:
+            log.error("a command needed the database: %s", exc, extra={"workspace": request.workspace_id})
+            return Reply(STORE_UNAVAILABLE, ephemeral=True)
 
     async def handle_action(self, request: ActionRequest) -> Reply:
         """A button press: Retest, Details, Page; refusals and unknown targets are short ephemeral replies."""
@@ -100,6 +112,9 @@ class Chatops:
                 return self.reconnect.fresh_link_card(connection, request.target, request.user)
         except (NotFound, CommandError) as exc:
             return Reply(str(exc), ephemeral=True)
+        except StoreError as exc:
+            log.error("a button needed the database: %s", exc, extra={"workspace": request.workspace_id})
+            return Reply(STORE_UNAVAILABLE, ephemeral=True)
         return Reply(f"That button ({request.kind.value}) is not available here.", ephemeral=True)
 
     async def _acted_on(self, request: ActionRequest) -> Connection:

@@ -26,6 +26,7 @@ from chatops.model import (
 from chatops.schedules import InvalidSchedule
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
+MAX_DEPTH = 32  # a connection record is 4 levels deep; far deeper is a hostile or broken file
 
 
 class ImportFileError(ChatopsError):
@@ -38,25 +39,52 @@ class _Located:
     line: int  # 1-based
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader refusing deep nesting at once, not after Python's recursion limit (seconds later)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def _compose(text: str, source: str) -> _Located:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise ImportFileError(f"{source}{where}: not valid YAML or JSON ({getattr(exc, 'problem', exc)})") from exc
+    except RecursionError:
+        raise ImportFileError(f"{source}: nested too deeply to be an import file") from None
     if node is None:
         raise ImportFileError(f"{source}: the file is empty")
-    return _to_located(node)
+    # Without aliases every value costs at least a character of the file; aliases may repeat a value, but not
+    # expand it a billion times ("billion laughs").
+    return _to_located(node, source, [len(text) + 10_000])
 
 
-def _to_located(node: yaml.Node) -> _Located:
+def _to_located(node: yaml.Node, source: str, budget: list[int]) -> _Located:
     line = node.start_mark.line + 1
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ImportFileError(f"{source} line {line}: its aliases expand to more values than the file could hold")
     if isinstance(node, yaml.MappingNode):
-        return _Located({str(k.value): _to_located(v) for k, v in node.value}, line)
+        return _Located({str(k.value): _to_located(v, source, budget) for k, v in node.value}, line)
     if isinstance(node, yaml.SequenceNode):
-        return _Located([_to_located(v) for v in node.value], line)
-    return _Located(yaml.SafeLoader("").construct_object(node), line)
+        return _Located([_to_located(v, source, budget) for v in node.value], line)
+    try:
+        return _Located(yaml.SafeLoader("").construct_object(node), line)
+    except Exception as exc:  # PyYAML's constructors raise anything on bad tagged scalars: !0, !!timestamp x
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ImportFileError(f"{source} line {line}: cannot read this value ({problem})") from None
 
 
 class _Record:

@@ -51,21 +51,35 @@ def mount(web_app: web.Application, services: Services,
         log.info("Slack is not configured (no SLACK_BOT_TOKEN or SLACK_CLIENT_ID); its endpoints are off")
         return None
     from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+    from slack_sdk.signature import SignatureVerifier
 
     from adapters.slack import app as slack_app
 
     slack = build(services, settings)
     web_app[SLACK] = slack
     bolt = slack.bolt
+    verifier = SignatureVerifier(settings.signing_secret.get_secret_value())
 
     async def events(request: web.Request) -> web.Response:
         # slack_sdk's verifier raises on a timestamp that is not a number; that is a forged request, not a 500
-        if not request.headers.get("X-Slack-Request-Timestamp", "").strip().isdigit():
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "").strip()
+        if not timestamp.isdigit():
+            return web.json_response({"error": "invalid request"}, status=401)
+        # bolt parses the body before it checks the signature: check it first, so nobody unsigned gets parsed
+        try:
+            signed = verifier.is_valid(await request.read(), timestamp, request.headers.get("X-Slack-Signature", ""))
+        except UnicodeDecodeError:  # slack_sdk decodes the body to sign it; Slack only sends UTF-8
+            return web.json_response({"error": "the body is not UTF-8"}, status=400)
+        if not signed:
             return web.json_response({"error": "invalid request"}, status=401)
         try:
             bolt_request = await to_bolt_request(request)
         except UnicodeDecodeError:
             return web.json_response({"error": "the body is not UTF-8"}, status=400)
+        except (ValueError, RecursionError, AttributeError, TypeError):  # not JSON, nested too deep, not an object
+            return web.json_response({"error": "the body is not a Slack payload"}, status=400)
+        if not _well_formed(bolt_request.body):
+            return web.json_response({"error": "the body is not a Slack payload"}, status=400)
         return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     web_app.router.add_post(slack_app.EVENTS_PATH, events)
@@ -83,6 +97,19 @@ def mount(web_app: web.Application, services: Services,
         _socket_mode(web_app, slack)
     log.info("Slack mounted", extra={"mode": settings.mode.value, "api": settings.web_api_url})
     return slack
+
+
+_OBJECTS: Final = ("event", "team", "user", "channel", "container", "message", "view", "enterprise")
+
+
+def _well_formed(body: object) -> bool:
+    """The shape bolt's matchers take for granted (they call .get() on these); anything else is a 400."""
+    if not isinstance(body, dict):
+        return False
+    if any(key in body and body[key] is not None and not isinstance(body[key], dict) for key in _OBJECTS):
+        return False
+    actions = body.get("actions")
+    return actions is None or (isinstance(actions, list) and all(isinstance(a, dict) for a in actions))
 
 
 def _socket_mode(web_app: web.Application, slack: SlackApp) -> None:

@@ -25,7 +25,9 @@ from adapters.slack.installation_store import SlackInstallationStore
 from adapters.slack.parse import Directory
 from adapters.slack.settings import BOT_SCOPES, SlackMode, SlackSettings
 from adapters.slack.sink import SlackCards, SlackSink
+from chatops.errors import StoreError
 from chatops.model import Workspace
+from chatops.store.crypto import UndecryptableGrant
 
 if TYPE_CHECKING:
     from chatops.core import Chatops
@@ -64,15 +66,35 @@ class StoreAuthorize(AsyncAuthorize):
         self._installs = installs
         self._client = client
         self._single: AuthorizeResult | None = None
+        self._last_read: dict[str, Installation] = {}  # per team: used only while the database is unavailable
         self._lock = asyncio.Lock()
 
     async def __call__(self, *, context: Any, enterprise_id: str | None, team_id: str | None,
                        user_id: str | None, **_: Any) -> AuthorizeResult | None:
         if self._settings.mode is SlackMode.SINGLE:
             return await self._single_team(team_id, user_id)
-        found = await self._installs.find(team_id)
+        try:
+            found = await self._installs.find(team_id)
+        except StoreError as exc:
+            # the database is away for a while: answer with the installation last read from it, so the
+            # request is acked and its listener can say so, instead of Slack showing the user a failure
+            found = self._last_read.get(team_id or "")
+            if found is None:
+                raise
+            log.warning("database unavailable, authorizing from the installation last read: %s", exc,
+                        extra={"team": team_id})
+            return AuthorizeResult(enterprise_id=found.enterprise_id or None, team_id=found.team_id,
+                                   bot_id=found.bot_id, bot_user_id=found.bot_user_id,
+                                   bot_token=found.bot_token.reveal(), bot_scopes=list(found.bot_scopes),
+                                   user_id=user_id)
+        except UndecryptableGrant as exc:  # its key was retired or lost: a reinstall stores a readable token
+            log.error("the bot token of this Slack workspace cannot be decrypted (%s); reinstall the app", exc,
+                      extra={"team": team_id})
+            found = None
         if found is None:
+            self._last_read.pop(team_id or "", None)
             return None
+        self._last_read[team_id or ""] = found
         fresh = await self._fresh(found)
         if fresh is None:
             return None

@@ -77,8 +77,8 @@ def clip(text: str, limit: int) -> str:
 
 
 def mrkdwn(text: str, limit: int = SECTION_TEXT) -> MarkdownTextObject:
-    """Already-escaped mrkdwn, clipped to `limit`."""
-    return MarkdownTextObject(text=clip(text, limit))
+    """Already-escaped mrkdwn, clipped to `limit`; never empty (slack_sdk would drop the text, Slack refuse it)."""
+    return MarkdownTextObject(text=clip(text, limit) or " ")
 
 
 def plain(text: str, limit: int) -> PlainTextObject:

@@ -47,7 +47,7 @@ class TeamsApp:
             return _error(415, "activities are application/json")
         try:
             body = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep to parse
             return _error(400, "the body is not JSON")
         try:
             act = parse.activity(body)

@@ -140,7 +140,7 @@ class TokenValidator:
         token = token.strip()
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
+        except jwt.InvalidTokenError:  # DecodeError, and a header PyJWT refuses (a kid that is not a string)
             raise Refused(401, "the token is not a JWT") from None
         if header.get("alg") not in ALGORITHMS:
             raise Refused(403, f"token algorithm {header.get('alg')!r} is not allowed")

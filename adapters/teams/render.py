@@ -29,12 +29,14 @@ VERSION: Final = "1.5"  # the newest Teams renders, and the one Universal Action
 # staying under the older, smaller figure keeps every client and region safe.
 MAX_MESSAGE_BYTES: Final = 40_000
 MAX_TEXT: Final = 2000
+ENVELOPE_BYTES: Final = 1000  # an activity's fields besides its summary and card, with room to spare
 TRIMMED: Final = "Some lines were left out to fit Teams' message size; use Details or `syncstatus logs` for all."
 _STATUS_ICON: Final = {Status.OK: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.ERROR: "❔",
                        Status.SKIPPED: "⚪"}
 _STATUS_COLOR: Final = {Status.OK: "Good", Status.WARN: "Warning", Status.FAIL: "Attention",
                         Status.ERROR: "Warning", Status.SKIPPED: "Default"}
 _MARKDOWN: Final = re.compile(r"([\\`*_\[\]~])")  # what Teams' card markdown acts on
+_BRACES: Final = re.compile(r"\{(?=\{)")  # every "{" before another, so no "{{" survives ("{{{" included)
 _LINE_START: Final = re.compile(r"^(\s*)(\d+)([.)])(\s)|^(\s*)([-+])(\s)", re.MULTILINE)
 
 
@@ -44,7 +46,7 @@ def escape(text: str, limit: int = MAX_TEXT) -> str:
         text = text[: limit - 1] + "…"
     text = _MARKDOWN.sub(r"\\\1", text)
     text = _LINE_START.sub(lambda m: (f"{m[1]}{m[2]}\\{m[3]}{m[4]}" if m[2] else f"{m[5]}\\{m[6]}{m[7]}"), text)
-    return text.replace("{{", "{\u200b{")  # {{DATE(...)}} and {{TIME(...)}} are card functions
+    return _BRACES.sub("{\u200b", text)  # {{DATE(...)}} and {{TIME(...)}} are card functions
 
 
 # ---------------------------------------------------------------- actions
@@ -161,16 +163,19 @@ def _card(card: Card, workspace_id: str, details: Sequence[CardBlock]) -> dict[s
 # ---------------------------------------------------------------- activities and invoke responses
 
 
-def attachment(card: Card, workspace_id: str) -> Attachment:
-    return Attachment(content_type=CONTENT_TYPE, content=adaptive_card(card, workspace_id))
+def attachment(card: Card, workspace_id: str, *, limit: int = MAX_MESSAGE_BYTES) -> Attachment:
+    return Attachment(content_type=CONTENT_TYPE, content=adaptive_card(card, workspace_id, limit=limit))
 
 
 def activity(reply: Reply, workspace_id: str) -> Activity:
     """A message activity: the card with the text as its notification summary, or the text alone."""
     if reply.card is None:
         return Activity(type=ActivityTypes.message, text=reply.text[:MAX_TEXT * 2], text_format="plain")
-    return Activity(type=ActivityTypes.message, summary=reply.text[:MAX_TEXT],
-                    attachments=[attachment(reply.card, workspace_id)])
+    summary = reply.text[:MAX_TEXT]
+    # Teams counts the whole activity: the card gets what the summary and the envelope leave of the limit
+    room = MAX_MESSAGE_BYTES - _size(summary) - ENVELOPE_BYTES
+    return Activity(type=ActivityTypes.message, summary=summary,
+                    attachments=[attachment(reply.card, workspace_id, limit=room)])
 
 
 def invoke_response(reply: Reply, workspace_id: str) -> AdaptiveCardInvokeResponse:

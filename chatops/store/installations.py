@@ -96,9 +96,12 @@ class Installations:
         self._cipher = cipher
 
     @contextmanager
-    def _begin(self, doing: str) -> Iterator[Connection]:
+    def _begin(self, doing: str, *, write: bool = True) -> Iterator[Connection]:
+        # the store hands us its writing engine (SQLite: BEGIN IMMEDIATE); a read must not take the write lock,
+        # or every Slack request's look-up queues behind (and fails with) whoever is writing
+        engine = self._engine if write else self._engine.execution_options(chatops_write=False)
         try:
-            with self._engine.begin() as connection:
+            with engine.begin() as connection:
                 yield connection
         except SQLAlchemyError as exc:
             problem = str(getattr(exc, "orig", None) or exc).splitlines()[0]
@@ -129,7 +132,7 @@ class Installations:
                     workspace_id=inst.workspace_id, installed_at=inst.installed_at or now, **values))
 
     def find(self, workspace_id: str) -> Installation | None:
-        with self._begin("read the installation") as connection:
+        with self._begin("read the installation", write=False) as connection:
             row = connection.execute(select(INSTALLATIONS).where(
                 INSTALLATIONS.c.workspace_id == workspace_id)).mappings().first()
         if row is None:
