@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
 
 from chatops.cards import Card
 from chatops.findings import ActionKind
+
+if TYPE_CHECKING:  # progress.py imports this module
+    from chatops.progress import Progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +30,10 @@ class MessageRef:
     response_url: str = ""  # Slack only
 
 
+APP_HOME: Final = MessageRef(channel_id="", message_id="app_home")
+"""Where a card shown on a member's App Home tab is: one per member, republished rather than updated."""
+
+
 @dataclass(frozen=True, slots=True)
 class CommandRequest:
     workspace_id: str
@@ -33,6 +41,8 @@ class CommandRequest:
     text: str  # what followed the command word: "all", "@ana", "logs ana-sfdc"
     channel_id: str = ""
     command: str = "/syncstatus"  # how the user invokes it here (Teams: "syncstatus"), for help and hints
+    # where the asker watches a diagnosis fill in, when the edge can update its answer in place
+    progress: Progress | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

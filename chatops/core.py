@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
@@ -18,8 +18,9 @@ from chatops.findings import ActionKind
 from chatops.history import StoreHistory
 from chatops.model import Connection
 from chatops.ports import ChatSink
+from chatops.progress import Progress
 from chatops.report import Report
-from chatops.runner import OnFinding, Runner
+from chatops.runner import OnConnection, OnFinding, Runner
 from chatops.store import Store
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 STORE_UNAVAILABLE: Final = ("chatops can't reach its database right now, so it can't answer that. "
                             "Try again in a minute; if it keeps happening, tell your chatops admin.")
+HomePublisher = Callable[[str, ChatUser], Awaitable[bool]]
+"""(workspace id, member) -> whether their App Home was published."""
 SNOOZE_LENGTHS: Final = {"1d": timedelta(days=1), "7d": timedelta(days=7), "1w": timedelta(days=7)}
 
 
@@ -40,16 +43,18 @@ class Chatops:
         self.report_observers: list[Callable[[Report], None]] = []  # e.g. the web app's metrics
         self.reconnect: Reconnect | None = None  # the Reconnect flow, when wired (adapters/wiring.py)
         self.sinks: dict[str, ChatSink] = {}  # per chat platform: updates cards in place after a reconnect
+        # per chat platform: republishes a member's App Home (a Reconnect started there finished)
+        self.home_publishers: dict[str, HomePublisher] = {}
         self.audits = Audits(self)  # digests, alerts and snoozes (adapters/scheduler.py runs its jobs)
 
     async def diagnose(
         self, workspace_id: str, connections: Sequence[Connection], *, only: Sequence[str] | None = None,
-        on_finding: OnFinding | None = None, write_probe: bool = False,
+        on_finding: OnFinding | None = None, on_connection: OnConnection | None = None, write_probe: bool = False,
     ) -> Report:
         """Diagnose the connections of one workspace and keep the report."""
         history = StoreHistory(self.store, workspace_id)
         report = await self.runner.diagnose(connections, history, only=only, on_finding=on_finding,
-                                            write_probe=write_probe)
+                                            on_connection=on_connection, write_probe=write_probe)
         try:
             await asyncio.to_thread(self.store.record_report, workspace_id, report.findings,
                                     started_at=report.started_at, finished_at=report.finished_at)
@@ -60,9 +65,21 @@ class Chatops:
         return report
 
     async def diagnosis_reply(self, workspace_id: str, connections: Sequence[Connection], *,
-                              viewer: ChatUser | None = None) -> Reply:
-        """A fresh diagnosis as a card; its Reconnect links are bound to `viewer`, who the card is for."""
-        report = await self.diagnose(workspace_id, connections)
+                              viewer: ChatUser | None = None, progress: Progress | None = None) -> Reply:
+        """A fresh diagnosis as a card; its Reconnect links are bound to `viewer`, who the card is for.
+
+        With `progress` and several connections, the asker's message fills in as connections finish; one
+        connection shows only its final card.
+        """
+        watching = progress is not None and len(connections) > 1
+        if watching:
+            progress.watch(connections)
+        try:
+            report = await self.diagnose(workspace_id, connections,
+                                         on_connection=progress.finished if watching else None)
+        finally:
+            if progress is not None:
+                await progress.close()  # nothing of the progress may land after the final card
         card = report_card(report, link=self.link, viewer=viewer)
         return Reply(_summary_text(report), card=card, replace_original=True)
 

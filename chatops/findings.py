@@ -42,6 +42,8 @@ class ActionKind(StrEnum):
     OPEN_URL = "open_url"
     DETAILS = "details"  # show every finding (Slack modal / Teams ShowCard)
     PAGE = "page"  # page through an overview card
+    DIGEST_SETTINGS = "digest_settings"  # App Home, admins: open the digest form (a subscription id, or new)
+    UNSUBSCRIBE = "unsubscribe"  # App Home, admins: stop a subscription's digest and alerts
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from itsdangerous import BadData, URLSafeSerializer
 
 from chatops.addresses import InvalidAddress, canonical
 from chatops.cards import STATUS_WORDS, Button, Buttons, Card, Header, Line, report_card
-from chatops.chat import ActionRequest, ChatUser, MessageRef, Reply
+from chatops.chat import APP_HOME, ActionRequest, ChatUser, MessageRef, Reply
 from chatops.commands.status import owns
 from chatops.errors import AuthError, BadResponse, ChatopsError, NotFound, ProviderError, Unavailable
 from chatops.findings import ActionKind, Status
@@ -483,6 +483,9 @@ class Reconnect:
         connections = {c.id: c for c in await self._call(store.list_connections, pending.workspace_id)}
         updated = 0
         for message in messages:
+            if (message.channel_id, message.message_id) == (APP_HOME.channel_id, APP_HOME.message_id):
+                updated += await self._republish_home(pending.workspace_id, message.platform, viewer)
+                continue
             sink = self._core.sinks.get(message.platform)
             shown = [connections[i] for i in (message.shown or (pending.connection_id,)) if i in connections]
             if sink is None or not shown:
@@ -502,6 +505,15 @@ class Reconnect:
             except Exception:  # a chat platform's failure must not turn a stored reconnect into an error page
                 log.exception("updating a card after reconnect failed", extra={"workspace": pending.workspace_id})
         return updated
+
+    async def _republish_home(self, workspace_id: str, platform: str, viewer: ChatUser) -> int:
+        """The link was pressed on the member's App Home: publish the tab again, with the new results."""
+        publish = self._core.home_publishers.get(platform)
+        try:
+            return 1 if publish is not None and await publish(workspace_id, viewer) else 0
+        except Exception:  # as for cards: the reconnect is stored whatever the chat platform says
+            log.exception("republishing App Home after reconnect failed", extra={"workspace": workspace_id})
+            return 0
 
     # ------------------------------------------------------------ where the cards are
 

@@ -533,6 +533,26 @@ class FakeSlack:
             payload["response_url"] = self.response_url(team_id, message.channel, user_id, message)
         return ("payload=" + quote(json.dumps(payload))).encode()
 
+    def view_submission_body(self, team_id: str, user_id: str, view: Mapping[str, Any],
+                             values: Mapping[str, str] | None = None) -> bytes:
+        """A view_submission payload for `view` (as views.open returned it), its inputs holding `values` by
+        block_id; an input not named keeps the initial value it was opened with."""
+        state: dict[str, dict[str, Any]] = {}
+        for block in view.get("blocks") or []:
+            if block.get("type") != "input":
+                continue
+            element = block.get("element") or {}
+            given = (values or {}).get(str(block.get("block_id")))
+            state[str(block.get("block_id"))] = {str(element.get("action_id")): input_state(element, given)}
+        payload = {
+            "type": "view_submission", "team": {"id": team_id, "domain": team_id.lower()},
+            "user": {"id": user_id, "username": user_id, "name": user_id, "team_id": team_id},
+            "api_app_id": "A0CHATOPS", "token": "deprecated-verification-token",
+            "trigger_id": f"{next(self._ts)}.{secrets.token_hex(6)}",
+            "view": {**view, "state": {"values": state}}, "response_urls": [],
+        }
+        return ("payload=" + quote(json.dumps(payload))).encode()
+
     @staticmethod
     def event_body(team_id: str, event: Mapping[str, Any], event_id: str = "") -> bytes:
         envelope = {"token": "deprecated-verification-token", "team_id": team_id, "api_app_id": "A0CHATOPS",
@@ -554,6 +574,22 @@ class FakeSlack:
                                                           **(headers or {})}) as answer:
             text = await answer.text()
         return answer.status, text, time.monotonic() - started
+
+
+def input_state(element: Mapping[str, Any], value: str | None) -> dict[str, Any]:
+    """What Slack reports for one input element of a submitted view: `value`, else its initial value."""
+    kind = str(element.get("type", ""))
+    if kind == "timepicker":
+        return {"type": kind, "selected_time": value if value is not None else element.get("initial_time")}
+    if kind in ("conversations_select", "channels_select"):
+        key = "selected_conversation" if kind == "conversations_select" else "selected_channel"
+        return {"type": kind, key: value if value is not None else element.get("initial_conversation")}
+    if kind in ("static_select", "radio_buttons"):
+        if value is None:
+            return {"type": kind, "selected_option": element.get("initial_option")}
+        found = [o for o in element.get("options") or [] if o.get("value") == value]
+        return {"type": kind, "selected_option": found[0] if found else {"value": value}}
+    return {"type": kind, "value": value if value is not None else element.get("initial_value")}
 
 
 def _ok(**fields: Any) -> web.Response:

@@ -221,4 +221,5 @@ def build(settings: SlackSettings, core: Chatops, installs: SlackInstallationSto
         return web_client(settings, found.bot_token) if found is not None and found.bot_token else None
 
     core.sinks[parse.PLATFORM] = SlackCards(slack.sink, client_for)  # cards updated after a Reconnect
+    core.home_publishers[parse.PLATFORM] = handlers.home_publisher(slack, client_for)
     return slack

@@ -7,7 +7,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -18,12 +18,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import parse, render
 from adapters.slack.sink import Origin
-from chatops.cards import STATUS_WORDS, Card, Header, Line, Note, report_card
-from chatops.chat import ActionRequest, ChatUser, CommandRequest, Reply
-from chatops.commands.status import mine
-from chatops.errors import ChatopsError
+from chatops import home
+from chatops.cards import Card, Note
+from chatops.chat import APP_HOME, ActionRequest, ChatUser, CommandRequest, Reply
+from chatops.core import STORE_UNAVAILABLE
+from chatops.errors import ChatopsError, CommandError, NotFound, StoreError
 from chatops.findings import ActionKind
-from chatops.report import Report
 
 if TYPE_CHECKING:
     from adapters.slack.app import SlackApp
@@ -207,7 +207,12 @@ def register(slack: SlackApp) -> None:
         """Slack opened a Reconnect link: note the message it is on, so the card updates when it is done."""
         user = ChatUser(parse.PLATFORM, str(parse.dig(body, "user", "id") or ""))
         request = parse.action_request(body, user)
-        if request is None or request.message is None:
+        if request is None:
+            return
+        if request.message is None:  # on App Home (or a modal opened there): the tab is republished when done
+            notice = await core.reconnect_clicked(replace(request, message=APP_HOME))
+            if notice is not None:
+                await open_modal(client, body, notice, title="Reconnect")
             return
         notice = await core.reconnect_clicked(request, parse.shown_connections(body))
         if notice is not None:  # someone else's link: say so, only to them
@@ -228,18 +233,60 @@ def register(slack: SlackApp) -> None:
     for kind in (ActionKind.RECONNECT, ActionKind.OPEN_URL, ActionKind.SNOOZE):
         app.action(render.action_pattern(kind))(other)
 
+    # ------------------------------------------------------------ digest settings (App Home, admins)
+
+    @app.action(render.action_pattern(ActionKind.DIGEST_SETTINGS))
+    async def digest_settings(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        request = await action_request(client, body)
+        if request is None:
+            return
+        try:  # trigger_id lives 3 s: the form comes from the store alone
+            form = await home.digest_form(core, request.workspace_id, request.user, request.target)
+        except (CommandError, NotFound, StoreError) as exc:
+            await open_modal(client, body, Reply(refusal(exc), ephemeral=True), title="Digest settings")
+            return
+        try:
+            await client.views_open(trigger_id=str(body.get("trigger_id", "")), view=render.digest_modal(form))
+        except SlackApiError as exc:
+            log.warning("Slack views.open failed: %s", exc.response.get("error"), extra={"method": "views.open"})
+
+    @app.action(render.action_pattern(ActionKind.UNSUBSCRIBE))
+    async def unsubscribe(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        request = await action_request(client, body)
+        if request is None:
+            return
+        try:
+            said = await home.remove_digest(core, request.workspace_id, request.user, request.target)
+        except (CommandError, NotFound, StoreError) as exc:
+            await open_modal(client, body, Reply(refusal(exc), ephemeral=True), title="Digest settings")
+            return
+        await publish_home(client, parse.team_id(body), request.user, notice=said)
+
+    @app.view(render.DIGEST_FORM)
+    async def digest_saved(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        view = body.get("view") if isinstance(body.get("view"), dict) else {}
+        assert isinstance(view, dict)
+        team = parse.team_id(body)
+        user = await who(client, team, str(parse.dig(body, "user", "id") or ""))
+        try:
+            _, said = await home.save_digest(core, parse.workspace_id(team), user, parse.view_subscription(view),
+                                             parse.view_values(view))
+        except home.FormErrors as exc:  # shown under the fields; nothing was stored
+            await ack(response_action="errors", errors=render.form_errors(exc.errors, view))
+            return
+        except StoreError:
+            await ack(response_action="errors", errors=render.form_errors({"": STORE_UNAVAILABLE}, view))
+            return
+        await ack()
+        await publish_home(client, team, user, notice=said)
+
     # ------------------------------------------------------------ App Home
 
     async def publish_home(client: AsyncWebClient, team: str, user: ChatUser, *, notice: str = "",
-                           page: int = 1) -> None:
-        cards = await home_cards(slack, parse.workspace_id(team), user, page=page)
-        if notice:
-            cards.insert(0, Card(notice, (Note(notice),)))
-        try:
-            await client.views_publish(user_id=user.user_id, view=render.home(cards))
-        except SlackApiError as exc:
-            log.warning("Slack views.publish failed: %s", exc.response.get("error"),
-                        extra={"method": "views.publish"})
+                           page: int = 1) -> bool:
+        return await publish(slack, client, team, user, notice=notice, page=page)
 
     @app.event("app_home_opened")
     async def home_opened(event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -267,49 +314,32 @@ def register(slack: SlackApp) -> None:
             await slack.installs.delete(team)
 
 
-async def home_cards(slack: SlackApp, workspace_id: str, user: ChatUser, *, page: int = 1) -> list[Card]:
-    """The Home tab: the workspace at a glance, then the viewer's connections from their latest results.
 
-    Built from the store's latest findings, with no new diagnosis. This belongs in the core
-    (a Chatops.home(user) -> Card) once it has one; it only assembles core pieces.
-    """
-    core = slack.core
-    everyone = await asyncio.to_thread(core.store.list_connections, workspace_id)
-    findings = {c.id: await asyncio.to_thread(core.store.latest_findings, workspace_id, c.id)
-                for c in everyone}
-    now = datetime.now(UTC)
-    checked = [c for c in everyone if findings[c.id]]
-    overall = Report.build(checked, [f for c in checked for f in findings[c.id]], now, now)
-    health_lines: list[Line | Note | Header] = [Header("Workspace health")]
-    if not everyone:
-        health_lines.append(Line("No connections are set up in this workspace yet."))
-    else:
-        counts = overall.counts()
-        ranked = sorted(counts.items(), key=lambda item: -item[0].rank)
-        words = [f"{n} {STATUS_WORDS[status].lower()}" for status, n in ranked if n]
-        if len(everyone) > len(checked):
-            words.append(f"{len(everyone) - len(checked)} not checked yet")
-        health_lines.append(Line(" · ".join(words), bold=True))
-        causes = overall.cause_counts()
-        if causes:
-            top = ", ".join(f"{cause.value} ({n})" for cause, n in causes.most_common(3))
-            health_lines.append(Note(f"Top causes: {top}"))
-    cards = [Card("Workspace health", tuple(health_lines))]
-    request = CommandRequest(workspace_id, user, "")
-    own = everyone if user.is_admin else await mine(core, request)
-    title = "All connections" if user.is_admin else "Your connections"
-    own_checked = [c for c in own if findings.get(c.id)]
-    if own_checked:
-        report = Report.build(own_checked, [f for c in own_checked for f in findings[c.id]], now, now)
-        cards.append(report_card(report, link=core.link, page=page, title=title, viewer=user))
-    unchecked = [c for c in own if not findings.get(c.id)]
-    if unchecked:
-        cards.append(Card("Not checked yet", (
-            Note("Not checked yet: " + ", ".join(c.name for c in unchecked[:20])
-                 + ". Type `/syncstatus` to check them."),)))
-    if not own:
-        cards.append(Card(title, (Header(title), Line(
-            "You have no connections yet." if user.email else
-            "I could not read your email address from Slack, "
-            "so I can't tell which connections are yours."),)))
-    return cards
+def refusal(exc: ChatopsError) -> str:
+    return STORE_UNAVAILABLE if isinstance(exc, StoreError) else str(exc)
+
+
+async def publish(slack: SlackApp, client: AsyncWebClient, team: str, user: ChatUser, *, notice: str = "",
+                  page: int = 1) -> bool:
+    """Publish `user`'s App Home (views.publish) from the core's Home cards; False when Slack refused."""
+    cards = await home.home_cards(slack.core, parse.workspace_id(team), user, page=page)
+    if notice:
+        cards.insert(0, Card(notice, (Note(notice),)))
+    try:
+        await client.views_publish(user_id=user.user_id, view=render.home(cards))
+    except SlackApiError as exc:
+        log.warning("Slack views.publish failed: %s", exc.response.get("error"), extra={"method": "views.publish"})
+        return False
+    return True
+
+
+def home_publisher(slack: SlackApp, client_for: Callable[[str], Awaitable[AsyncWebClient | None]]
+                   ) -> Callable[[str, ChatUser], Awaitable[bool]]:
+    """Republishes a member's App Home from outside a Slack request (a Reconnect finished in the browser)."""
+
+    async def republish(workspace_id: str, user: ChatUser) -> bool:
+        team = workspace_id.partition(":")[2]
+        client = await client_for(team)
+        return client is not None and await publish(slack, client, team, user)
+
+    return republish

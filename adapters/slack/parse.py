@@ -225,3 +225,33 @@ class Directory:
     async def emails(self, client: AsyncWebClient, team: str, user_ids: list[str]) -> dict[str, str]:
         found = await asyncio.gather(*(self.lookup(client, team, u) for u in user_ids))
         return {u: f.email for u, f in zip(user_ids, found, strict=True) if f is not None and f.email}
+
+
+# ---------------------------------------------------------------- view submissions
+
+
+def view_values(view: Mapping[str, Any]) -> dict[str, str]:
+    """A submitted view's inputs by block_id: the text, time, picked option or conversation each holds."""
+    values = dig(view, "state", "values")
+    found: dict[str, str] = {}
+    for block_id, elements in values.items() if isinstance(values, Mapping) else ():
+        if not isinstance(elements, Mapping):
+            continue
+        for element in elements.values():
+            if not isinstance(element, Mapping):
+                continue
+            option = element.get("selected_option")
+            found[str(block_id)] = (
+                _text(element.get("value")) or _text(element.get("selected_time"))
+                or _text(element.get("selected_conversation")) or _text(element.get("selected_channel"))
+                or (_text(option.get("value")) if isinstance(option, Mapping) else ""))
+    return found
+
+
+def view_subscription(view: Mapping[str, Any]) -> str:
+    """The subscription id the digest form was opened for (its private_metadata); "" for a new one."""
+    try:
+        data = json.loads(_text(view.get("private_metadata")) or "{}")
+    except ValueError:
+        return ""
+    return _text(data.get("s")) if isinstance(data, dict) else ""

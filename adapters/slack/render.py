@@ -12,18 +12,28 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ContextBlock,
+    ConversationFilter,
+    ConversationSelectElement,
     DividerBlock,
     HeaderBlock,
+    InputBlock,
     MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
     PlainTextObject,
+    RadioButtonsElement,
     SectionBlock,
+    StaticSelectElement,
+    TimePickerElement,
 )
 from slack_sdk.models.views import View
 
+from chatops.audits.schedule import WEEKDAYS
 from chatops.cards import Block as CardBlock
 from chatops.cards import Button, Buttons, Card, Divider, Facts, Header, Line, Note, Steps
 from chatops.chat import Reply
 from chatops.findings import ActionKind, Status
+from chatops.home import FIELDS, DigestForm
 
 MAX_MESSAGE_BLOCKS: Final = 50  # Slack rejects more with invalid_blocks; slack_sdk does not check it
 MAX_VIEW_BLOCKS: Final = 100  # modal and Home tab
@@ -36,8 +46,11 @@ BUTTON_TEXT: Final = 75
 BUTTON_VALUE: Final = 2000
 MESSAGE_TEXT: Final = 3000  # the notification / fallback text; Slack allows more, nobody reads more
 VIEW_TITLE: Final = 24
+PRIVATE_METADATA: Final = 3000
 
 ACTION_PREFIX: Final = "chatops"
+DIGEST_FORM: Final = f"{ACTION_PREFIX}:digest_form"  # the digest settings modal's callback_id
+_WEEKDAY_NAMES: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 NOT_INSTALLED: Final = ("chatops is not installed in this Slack workspace, so it has nothing to show here. "
                         "Ask a workspace admin to install it.")
 _ACTION_ID = re.compile(rf"^{ACTION_PREFIX}:(?P<kind>[a-z_]+)(?::\d+)?$")
@@ -208,6 +221,51 @@ def home(cards: Sequence[Card]) -> dict[str, Any]:
     view = View(type="home", blocks=_fit(blocks(parts), MAX_VIEW_BLOCKS,
                                          "More is cut to fit Slack's limit; use `/syncstatus`."))
     return view.to_dict()
+
+
+def digest_modal(form: DigestForm) -> dict[str, Any]:
+    """The digest settings form (views.open): channel, weekly or daily, day, time and time zone.
+
+    Each input's block_id is its field name in chatops.home.FIELDS, so the core's errors map onto it.
+    """
+    channel, cadence, weekday, at, zone = FIELDS
+    inputs: list[Block] = []
+    if form.subscription_id:  # an existing subscription keeps its channel
+        inputs.append(SectionBlock(text=mrkdwn(f"*Channel:* {escape(form.destination_name)}")))
+    else:
+        inputs.append(InputBlock(block_id=channel, label=plain("Channel", 2000), element=ConversationSelectElement(
+            action_id=channel, placeholder=plain("Pick a channel", 150),
+            filter=ConversationFilter(include=["public", "private"], exclude_bot_users=True))))
+    cadences = [Option(value=c, text=plain(c.title(), 75)) for c in ("weekly", "daily")]
+    days = [Option(value=d, text=plain(name, 75)) for d, name in zip(WEEKDAYS, _WEEKDAY_NAMES, strict=True)]
+    inputs += [
+        InputBlock(block_id=cadence, label=plain("How often", 2000), element=RadioButtonsElement(
+            action_id=cadence, options=cadences, initial_option=cadences[0 if form.cadence.value == "weekly" else 1])),
+        InputBlock(block_id=weekday, label=plain("Day (weekly digests)", 2000), element=StaticSelectElement(
+            action_id=weekday, options=days, initial_option=days[form.weekday])),
+        InputBlock(block_id=at, label=plain("Time", 2000), element=TimePickerElement(
+            action_id=at, initial_time=f"{form.at:%H:%M}", placeholder=plain("09:00", 150))),
+        InputBlock(block_id=zone, label=plain("Time zone", 2000), element=PlainTextInputElement(
+            action_id=zone, initial_value=form.timezone, max_length=64, placeholder=plain("Europe/Berlin", 150)),
+            hint=plain("An IANA name such as Europe/Berlin or America/New_York.", 2000)),
+    ]
+    title = "Edit digest" if form.subscription_id else "Add digest"
+    metadata = json.dumps({"s": form.subscription_id}, separators=(",", ":"))
+    view = View(type="modal", callback_id=DIGEST_FORM, title=plain(title, VIEW_TITLE),
+                submit=plain("Save", VIEW_TITLE), close=plain("Cancel", VIEW_TITLE),
+                private_metadata=metadata, blocks=[b.to_dict() for b in inputs])
+    return view.to_dict()
+
+
+def form_errors(errors: dict[str, str], view: dict[str, Any]) -> dict[str, str]:
+    """The core's field errors as a view_submission `errors` answer: an error about the whole form ("") goes on
+    the first input the view has (Slack shows errors only under inputs)."""
+    inputs = [str(b.get("block_id")) for b in view.get("blocks") or [] if b.get("type") == "input"]
+    out: dict[str, str] = {}
+    for field, text in errors.items():
+        block = field if field in inputs else (inputs[0] if inputs else field)
+        out[block] = clip(f"{out[block]} {text}" if block in out else text, 300)
+    return out
 
 
 def rechecking(message_blocks: Sequence[dict[str, Any]], block_id: str, note: str) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Final
 
 from chatops.audits.schedule import Cadence, Schedule, parse_schedule
 from chatops.audits.service import schedule_of
-from chatops.chat import CommandRequest, Reply
+from chatops.chat import ChatUser, CommandRequest, Reply
 from chatops.errors import CommandError
 from chatops.store import new_id
 from chatops.store.audits import SubscriptionRow
@@ -36,17 +36,24 @@ def _destination(request: CommandRequest, args: tuple[str, ...]) -> tuple[str, s
 async def subscribe(core: Chatops, request: CommandRequest, args: tuple[str, ...]) -> Reply:
     destination, name, rest = _destination(request, args)
     schedule = parse_schedule(rest)
-    now = core.runner.clock.now()
+    saved = await save_subscription(core, request.workspace_id, request.user, destination,
+                                    name if name.startswith("#") else "", schedule)
+    return Reply(confirmation(name, schedule_of(saved), core.runner.clock.now(), request.command), ephemeral=False)
+
+
+async def save_subscription(core: Chatops, workspace_id: str, user: ChatUser, destination: str, name: str,
+                            schedule: Schedule) -> SubscriptionRow:
+    """Subscribe `destination` (a channel id) with `schedule`, or change its schedule: `subscribe` and the
+    App Home settings both save through here. `name` is how people call the channel ("#sales"), or ""."""
     row = SubscriptionRow(
-        id=new_id("s_"), workspace_id=request.workspace_id, platform=request.user.platform,
-        destination=destination, destination_name=name if name.startswith("#") else "", cadence=schedule.cadence.value,
-        weekday=schedule.weekday, hour=schedule.at.hour, minute=schedule.at.minute, timezone=schedule.timezone,
-        created_by=request.user.user_id, created_at=now)
-    saved = await asyncio.to_thread(core.store.audits.subscribe, row)
-    return Reply(_confirmation(name, schedule_of(saved), now, request.command), ephemeral=False)
+        id=new_id("s_"), workspace_id=workspace_id, platform=user.platform, destination=destination,
+        destination_name=name, cadence=schedule.cadence.value, weekday=schedule.weekday, hour=schedule.at.hour,
+        minute=schedule.at.minute, timezone=schedule.timezone, created_by=user.user_id,
+        created_at=core.runner.clock.now())
+    return await asyncio.to_thread(core.store.audits.subscribe, row)
 
 
-def _confirmation(name: str, schedule: Schedule, now: datetime, command: str) -> str:
+def confirmation(name: str, schedule: Schedule, now: datetime, command: str) -> str:
     first = schedule.next_fire(now)
     local = first.astimezone(schedule.zone)
     what = "weekly" if schedule.cadence is Cadence.WEEKLY else "daily"

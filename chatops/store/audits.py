@@ -225,6 +225,13 @@ class AuditStore:
                 DIGESTS.c.subscription_id == subscription_id).order_by(DIGESTS.c.sent_at.desc()).limit(limit)).all()
         return [(p, at, dict(s)) for p, at, s in rows]
 
+    def audit_snapshots(self, workspace_id: str, limit: int = 60) -> list[tuple[datetime, dict[str, Any]]]:
+        """(sent at, snapshot) of the workspace's newest digests, every subscription's, newest first."""
+        with self._begin("read the digests") as connection:
+            rows = connection.execute(select(DIGESTS.c.sent_at, DIGESTS.c.snapshot).where(
+                DIGESTS.c.workspace_id == workspace_id).order_by(DIGESTS.c.sent_at.desc()).limit(limit)).all()
+        return [(utc(at), dict(s)) for at, s in rows]
+
     # ------------------------------------------------------------ exactly-once delivery keys
 
     def claim(self, workspace_id: str, key: str, now: datetime, lease: timedelta = DEFAULT_LEASE) -> str:

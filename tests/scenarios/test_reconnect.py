@@ -142,6 +142,36 @@ async def test_reconnect_turns_the_revoked_card_green_in_slack(demo: Demo) -> No
     assert demo.grant_row(TEAMS_WS) == teams_before  # the same person's grant in another workspace: untouched
 
 
+async def test_reconnect_from_app_home_republishes_the_home_tab_green(demo: Demo) -> None:
+    fake, ana = demo.fake, member_ids(demo.simulator)[ANA]
+    await fake.send(demo.http, f"{demo.url}/slack/events", fake.command_body(TEAM, ana), SECRET)
+    await fake.wait_for("response_url", 1, timeout=60)  # her connection has (red) results now
+    await fake.send(demo.http, f"{demo.url}/slack/events", fake.event_body(
+        TEAM, {"type": "app_home_opened", "user": ana, "tab": "home", "event_ts": "1.2"}), SECRET,
+        content_type="application/json")
+    [published] = await fake.wait_for("views.publish", 1)
+    home = published.params["view"]
+    assert ":x:" in json.dumps(home["blocks"])
+    [(block_id, button)] = [(b["block_id"], e) for b in home["blocks"] if b["type"] == "actions"
+                            for e in b["elements"] if e["action_id"].startswith("chatops:reconnect")]
+
+    # the click on the Home tab: no message to update, so the tab is what gets refreshed
+    await fake.send(demo.http, f"{demo.url}/slack/events",
+                    fake.action_body(TEAM, ana, None, button, block_id=block_id, view=fake.views[ana]), SECRET)
+    await demo.remembered(SLACK_WS, button["url"])
+    landing = await _browse(button["url"])
+
+    assert landing.status_code == 200, text_of(landing)
+    assert "Google reconnected" in text_of(landing) and "The card in chat was updated." in text_of(landing)
+    assert demo.status(SLACK_WS) == {"ok"}
+    calls = await fake.wait_for("views.publish", 2)
+    assert calls[1].params["user_id"] == ana and fake.views[ana]["blocks"] == calls[1].params["view"]["blocks"]
+    shown = json.dumps(calls[1].params["view"]["blocks"], ensure_ascii=False)
+    assert "Healthy" in shown
+    assert ":white_check_mark:" in shown and ":x:" not in shown
+    assert fake.called("chat.update") == []
+
+
 async def test_reconnect_turns_the_revoked_card_green_in_teams(demo: Demo) -> None:
     connector = demo.connector
     before = demo.grant_row(TEAMS_WS)
