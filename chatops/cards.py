@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # chat.py imports this module
 
 PAGE_SIZE = 8  # connections per overview page; keeps a Slack message well under 50 blocks
 MAX_TEXT = 2800  # below Slack's 3000-character section limit, with room for escaping
+CHECKING = "Checking…"
 STATUS_WORDS = {Status.OK: "Healthy", Status.WARN: "Needs attention", Status.FAIL: "Broken",
                 Status.ERROR: "Could not check", Status.SKIPPED: "Not checked"}
 
@@ -167,10 +168,7 @@ def report_card(report: Report, *, link: LinkMaker | None = None, page: int = 1,
     if causes:
         blocks.append(Note("Causes: " + ", ".join(f"{cause.value} ({n})" for cause, n in causes.most_common())))
     for part in parts[(page - 1) * page_size: page * page_size]:
-        blocks.append(Divider())
-        first = part.problems[0].summary if part.problems else "Everything checked out."
-        blocks.append(Line(clip(f"{part.connection.name}: {first}", 1000), status=part.status))
-        blocks.append(Buttons(connection_buttons(part, link=link, viewer=viewer)))
+        blocks.extend((Divider(), overview_row(part), Buttons(connection_buttons(part, link=link, viewer=viewer))))
     if pages > 1:
         nav = []
         if page > 1:
@@ -179,6 +177,37 @@ def report_card(report: Report, *, link: LinkMaker | None = None, page: int = 1,
             nav.append(Button("Next ▶", ActionKind.PAGE, "", value=str(page + 1)))
         blocks.extend([Divider(), Note(f"Page {page} of {pages}"), Buttons(tuple(nav))])
     return Card(title=f"{title}: {len(parts)} connections", status=report.status, blocks=tuple(blocks))
+
+
+def overview_row(part: ConnectionReport) -> Line:
+    """A connection's line in an overview: its worst problem, or that everything checked out."""
+    first = part.problems[0].summary if part.problems else "Everything checked out."
+    return Line(clip(f"{part.connection.name}: {first}", 1000), status=part.status)
+
+
+def progress_card(report: Report, pending: Sequence[Connection], *, page_size: int = PAGE_SIZE,
+                  title: str = "Sync status") -> Card:
+    """A diagnosis under way: the connections in `report` show their result, those `pending` "Checking…".
+
+    Shaped like the overview that replaces it (same header, same rows) but without buttons, which would act
+    on a card about to change; the rows past one page are counted, not shown.
+    """
+    parts = report.worst_first()
+    total = len(parts) + len(pending)
+    counts = report.counts()
+    tally = [f"{counts[s]} {STATUS_WORDS[s].lower()}" for s in (Status.FAIL, Status.ERROR, Status.WARN, Status.OK)
+             if counts[s]]
+    rows: list[Line] = [overview_row(part) for part in parts]
+    rows.extend(Line(f"{c.name}: {CHECKING}") for c in pending)  # no status: neutral, not yet known
+    blocks: list[Block] = [Header(f"{title}: {total} connections"),
+                           Line(" · ".join([f"Checked {len(parts)} of {total}", *tally]), bold=True)]
+    for row in rows[:page_size]:
+        blocks.extend((Divider(), row))
+    hidden = len(rows) - page_size
+    more = f"…and {hidden} more connection{'s' if hidden != 1 else ''}. " if hidden > 0 else ""
+    blocks.extend((Divider(), Note(f"{more}The full card, with buttons, replaces this one when every "
+                                   "connection is checked.")))
+    return Card(title=f"{title}: {total} connections", blocks=tuple(blocks))
 
 
 def text_card(title: str, lines: Sequence[str], *, status: Status | None = None) -> Card:

@@ -71,12 +71,12 @@ class Chatops:
         With `progress` and several connections, the asker's message fills in as connections finish; one
         connection shows only its final card.
         """
-        watching = progress is not None and len(connections) > 1
-        if watching:
-            progress.watch(connections)
+        watching = progress if progress is not None and len(connections) > 1 else None
+        if watching is not None:
+            watching.watch(connections)
         try:
             report = await self.diagnose(workspace_id, connections,
-                                         on_connection=progress.finished if watching else None)
+                                         on_connection=watching.finished if watching is not None else None)
         finally:
             if progress is not None:
                 await progress.close()  # nothing of the progress may land after the final card

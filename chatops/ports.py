@@ -297,6 +297,13 @@ class ConsentApi(Protocol):
         """Redeem the code (with the PKCE verifier) and say who consented; raises ProviderError."""
 
 
+class CardUpdater(Protocol):
+    """Replaces one message in place: a ChatSink, or a platform's answer channel bound to one request."""
+
+    async def update(self, workspace_id: str, message: ChatMessageRef, reply: Reply) -> bool:
+        """Replace the message in place; False (and logged) when the platform refused or it is gone."""
+
+
 class ChatSink(Protocol):
     """Posts to chat and changes cards already posted (a finished Reconnect updates the card it started from)."""
 

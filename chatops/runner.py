@@ -17,6 +17,8 @@ from chatops.report import Report
 log = logging.getLogger(__name__)
 
 OnFinding = Callable[[Finding], Awaitable[None] | None]
+OnConnection = Callable[[Connection, Sequence[Finding]], Awaitable[None] | None]
+"""Told once per connection, with all its findings, when its last check is done (a card filling in)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +36,8 @@ class Runner:
 
     async def diagnose(
         self, connections: Sequence[Connection], history: History, *,
-        only: Sequence[str] | None = None, on_finding: OnFinding | None = None, write_probe: bool = False,
+        only: Sequence[str] | None = None, on_finding: OnFinding | None = None,
+        on_connection: OnConnection | None = None, write_probe: bool = False,
     ) -> Report:
         """Run the checks; a check that hangs or crashes yields an `error` finding for itself only."""
         started = self.clock.now()
@@ -55,13 +58,22 @@ class Runner:
         # as soon as its last check is done.
         work = ((s, spec) for s in sessions for spec in specs)
         left = {id(s): len(specs) for s in sessions}
+        # a connection's own findings, kept only for on_connection (a fleet audit keeps none twice)
+        own: dict[int, list[Finding]] = {id(s): [] for s in sessions} if on_connection is not None else {}
 
         async def worker() -> None:
             for session, spec in work:
-                await emit(await self._run_one(session, spec, write_probe))
+                batch = await self._run_one(session, spec, write_probe)
+                await emit(batch)
                 left[id(session)] -= 1
+                if on_connection is not None:
+                    own[id(session)].extend(batch)
                 if not left[id(session)]:
                     session.close()
+                    if on_connection is not None:
+                        result = on_connection(session.connection, own.pop(id(session)))
+                        if result is not None:
+                            await result
 
         tasks = [asyncio.ensure_future(worker()) for _ in range(min(self.concurrency, len(sessions) * len(specs)))]
         try:

@@ -72,14 +72,16 @@ async def status(core: Chatops, request: CommandRequest, args: tuple[str, ...]) 
     connections = await targets(core, request, args)
     if not connections:
         return Reply("You have no connections yet. Ask your admin to add yours, then try again.", ephemeral=True)
-    return await core.diagnosis_reply(request.workspace_id, connections, viewer=request.user)
+    return await core.diagnosis_reply(request.workspace_id, connections, viewer=request.user,
+                                      progress=request.progress)
 
 
 async def all_connections(core: Chatops, request: CommandRequest, args: tuple[str, ...]) -> Reply:
     connections = await asyncio.to_thread(core.store.list_connections, request.workspace_id)
     if not connections:
         return Reply("This workspace has no connections yet.", ephemeral=True)
-    return await core.diagnosis_reply(request.workspace_id, connections, viewer=request.user)
+    return await core.diagnosis_reply(request.workspace_id, connections, viewer=request.user,
+                                      progress=request.progress)
 
 
 async def log_patterns(core: Chatops, request: CommandRequest, args: tuple[str, ...]) -> Reply:
