@@ -15,6 +15,7 @@ in the BotConnector; every change is pushed to the page over one event stream, a
     POST /emulator/api/slack/action         {user, message | view, block_id, action_id, option?}: a click
     POST /emulator/api/slack/home           {user}: the App Home tab was opened
     POST /emulator/api/slack/modal/close    {user}
+    POST /emulator/api/slack/modal/submit   {user, view, values}: the modal's Submit (view_submission)
     GET  /emulator/api/teams?user=U…        that member's personal chat with the bot
     POST /emulator/api/teams/open           {user}: they opened the bot's chat (the first time: it is installed)
     POST /emulator/api/teams/message        {user, text}
@@ -165,6 +166,7 @@ class Emulator:
         app.router.add_post("/emulator/api/slack/action", self._slack_action)
         app.router.add_post("/emulator/api/slack/home", self._slack_home)
         app.router.add_post("/emulator/api/slack/modal/close", self._slack_modal_close)
+        app.router.add_post("/emulator/api/slack/modal/submit", self._slack_modal_submit)
         app.router.add_get("/emulator/api/teams", self._teams_state)
         app.router.add_post("/emulator/api/teams/open", self._teams_open)
         app.router.add_post("/emulator/api/teams/message", self._teams_message)
@@ -450,6 +452,48 @@ class Emulator:
                 self.modals[user].pop()
             self._changed()
         return web.json_response({"status": "ok"})
+
+    async def _slack_modal_submit(self, request: web.Request) -> web.Response:
+        data = await _json(request)
+        user = self.member(str(data.get("user", ""))).slack_id
+        values = data.get("values") if isinstance(data.get("values"), dict) else {}
+        assert isinstance(values, dict)
+        fields = {str(k): str(v) for k, v in values.items()}
+        return web.json_response(await self.submit_modal(user, str(data.get("view", "")), fields))
+
+    async def submit_modal(self, user: str, view_id: str, values: dict[str, str]) -> dict[str, Any]:
+        """The top modal's Submit: a view_submission with the inputs' values; the bot's answer closes the modal,
+        names the bad fields (response_action errors), or replaces, pushes or clears views, as in Slack."""
+        stack = self.modals.get(user) or []
+        if not stack or stack[-1].get("id") != view_id:
+            raise _bad("no such view")
+        body = self.fake.view_submission_body(self.team_id, user, stack[-1], values)
+        try:
+            status, text, _ = await self.fake.send(self.http, f"{self.bot_url}/slack/events", body,
+                                                   self.signing_secret)
+        except (aiohttp.ClientError, TimeoutError):
+            return {"status": "timeout"}
+        if status != 200:
+            return {"status": "failed", "http_status": status}
+        try:
+            answer = json.loads(text) if text.strip() else {}
+        except ValueError:
+            answer = {}
+        action = answer.get("response_action") if isinstance(answer, dict) else None
+        if action == "errors":
+            return {"status": "errors", "errors": answer.get("errors") or {}}
+        if action == "clear":
+            stack.clear()
+        elif action in ("update", "push") and isinstance(answer.get("view"), dict):
+            shown = {**answer["view"], "id": stack[-1]["id"] if action == "update" else f"V{next(self._ts)}"}
+            if action == "update":
+                stack[-1] = shown
+            else:
+                stack.append(shown)
+        elif stack:
+            stack.pop()
+        self._changed()
+        return {"status": "ok"}
 
     # ------------------------------------------------------------ Teams
 

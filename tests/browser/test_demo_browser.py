@@ -165,6 +165,48 @@ def test_app_home_tab(open_as: Any, steps: Steps) -> None:
     steps.shot(page, "app-home")
 
 
+def test_admin_adds_a_digest_from_app_home(open_as: Any, steps: Steps) -> None:
+    from playwright.sync_api import expect
+
+    page = open_as(ADMIN)
+    page.get_by_role("button", name="chatops").click()
+    home = page.locator(".home-view")
+    expect(home).to_contain_text("Digest settings", timeout=30_000)
+    expect(home).to_contain_text(re.compile(r"Trend: |Failing: "))
+    home.get_by_role("button", name="Add digest").click()
+
+    modal = page.locator("#modal")
+    expect(modal).to_be_visible()
+    expect(page.locator("#modal-title")).to_have_text("Add digest")
+    form = page.locator("#modal-body")
+    form.locator("[data-block-id=channel] select").select_option(label="# general")
+    form.get_by_label("Daily").check()
+    form.locator("[data-block-id=time] input").fill("07:45")
+    form.locator("[data-block-id=timezone] input").fill("Europe/Berln")
+    page.locator("#modal-submit").click()
+    expect(form.locator("[data-block-id=timezone] .bk-input-block__error")).to_contain_text("Europe/Berlin")
+    steps.shot(page, "inline-error")
+
+    form.locator("[data-block-id=timezone] input").fill("Europe/Berlin")
+    page.locator("#modal-submit").click()
+    expect(modal).to_be_hidden()
+    expect(home).to_contain_text("Daily digest, every day at 07:45 Europe/Berlin")
+    steps.shot(page, "saved")
+
+    home.get_by_role("button", name="Unsubscribe").first.click()
+    expect(home).to_contain_text("no longer gets sync digests")
+
+
+def test_a_member_sees_no_digest_settings(open_as: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = open_as(BEN)
+    page.get_by_role("button", name="chatops").click()
+    home = page.locator(".home-view")
+    expect(home).to_contain_text("Workspace health", timeout=30_000)
+    expect(home).not_to_contain_text("Digest settings")
+
+
 def test_teams_chat_with_adaptive_cards(open_as: Any, steps: Steps) -> None:
     from playwright.sync_api import expect
 

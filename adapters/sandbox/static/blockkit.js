@@ -330,20 +330,92 @@ function richText(block, ctx) {
   return node;
 }
 
-function input(block, ctx) {
-  const node = el("div", "bk-input-block");
-  node.append(el("label", "bk-input-block__label", textObject(block.label, ctx)));
-  const element = block.element ?? {};
-  if (element.type === "plain_text_input") {
+// An input's element as a form field: no block_actions on change (Slack sends its value with view_submission);
+// inputValue() reads it back in the shape Slack reports.
+function inputField(element, ctx) {
+  const kind = element.type;
+  if (kind === "plain_text_input") {
     const field = el(element.multiline ? "textarea" : "input", "bk-input");
     field.placeholder = decode(element.placeholder?.text ?? "");
     field.value = element.initial_value ?? "";
-    node.append(field);
-  } else {
-    node.append(interactive(element, ctx, { blockId: block.block_id ?? "" }));
+    return field;
   }
+  if (kind === "timepicker") {
+    const field = el("input", "bk-input bk-input--time");
+    field.type = "time";
+    field.value = element.initial_time ?? "";
+    return field;
+  }
+  if (kind === "datepicker") {
+    const field = el("input", "bk-input bk-input--date");
+    field.type = "date";
+    field.value = element.initial_date ?? "";
+    return field;
+  }
+  if (kind === "radio_buttons") {
+    const group = el("div", "bk-radios");
+    const name = `radio-${Math.random().toString(36).slice(2)}`;
+    for (const option of element.options ?? []) {
+      const radio = el("input", "bk-radio");
+      radio.type = "radio";
+      radio.name = name;
+      radio.value = option.value;
+      radio.checked = element.initial_option?.value === option.value;
+      group.append(el("label", "bk-radios__option", radio, " ", textObject(option.text, ctx)));
+    }
+    return group;
+  }
+  if (["static_select", "conversations_select", "channels_select", "users_select"].includes(kind)) {
+    let list = options(element);
+    if (kind === "users_select") {
+      list = (ctx.members ?? []).map((m) => ({ text: { type: "plain_text", text: m.name }, value: m.id }));
+    } else if (kind !== "static_select") {
+      list = (ctx.channels ?? []).map((c) => ({ text: { type: "plain_text", text: `# ${c.name}` }, value: c.id }));
+    }
+    const field = el("select", "bk-select");
+    const placeholder = el("option", "", decode(element.placeholder?.text ?? "Select an item"));
+    placeholder.value = "";
+    field.append(placeholder);
+    for (const option of list) {
+      const o = el("option", "", emojify(decode(option.text?.text ?? option.value)));
+      o.value = option.value;
+      field.append(o);
+    }
+    field.value = element.initial_option?.value ?? element.initial_conversation ?? element.initial_channel
+      ?? element.initial_user ?? "";
+    return field;
+  }
+  return el("span", "bk-unsupported", `[${kind}]`);
+}
+
+function input(block, ctx) {
+  const node = el("div", "bk-input-block");
+  const element = block.element ?? {};
+  node.dataset.blockId = block.block_id ?? "";
+  node.dataset.elementType = element.type ?? "";
+  const field = inputField(element, ctx);
+  const label = el("label", "bk-input-block__label", textObject(block.label, ctx));
+  if (block.optional) label.append(el("span", "bk-input-block__optional", " (optional)"));
+  node.append(label, field);
   if (block.hint) node.append(el("div", "bk-input-block__hint", textObject(block.hint, ctx)));
+  const error = ctx.errors?.[block.block_id ?? ""];
+  if (error) {
+    node.classList.add("has-error");
+    node.append(el("div", "bk-input-block__error", error));
+  }
   return node;
+}
+
+// The values of every input block under `root`, by block_id: a text, time, picked option or conversation.
+export function inputValues(root) {
+  const values = {};
+  for (const node of root.querySelectorAll(".bk-input-block")) {
+    const checked = node.querySelector("input[type=radio]:checked");
+    const field = node.querySelector("input, textarea, select");
+    if (node.dataset.elementType === "radio_buttons") values[node.dataset.blockId] = checked?.value ?? "";
+    else if (field) values[node.dataset.blockId] = field.value;
+  }
+  return values;
 }
 
 export function renderBlock(block, ctx = {}) {

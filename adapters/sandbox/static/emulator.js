@@ -3,7 +3,7 @@
 // Every change arrives as an event on /emulator/api/events, then the page asks for the state again and
 // re-renders only the messages that changed, in place.
 
-import { el, emojify, mrkdwn, renderBlocks } from "./blockkit.js";
+import { el, emojify, inputValues, mrkdwn, renderBlocks } from "./blockkit.js";
 import { renderCard } from "./adaptivecards.js";
 
 const api = {
@@ -88,6 +88,7 @@ function toast(text) {
 const blockContext = () => ({
   userName: (id) => member(id)?.name,
   members: state.workspace?.members ?? [],
+  channels: state.workspace ? [state.workspace.channel] : [],
 });
 
 // ---------------------------------------------------------------- refreshing
@@ -413,6 +414,34 @@ function renderModal() {
   backdrop.hidden = false;
 }
 
+// Submit: Slack sends the inputs' values as view_submission; the bot closes the modal or names bad fields.
+async function submitModal() {
+  const viewId = $("modal").dataset.viewId;
+  if (!viewId) return;
+  const button = $("modal-submit");
+  button.disabled = true;
+  try {
+    const answer = await api.post("/emulator/api/slack/modal/submit", {
+      user: state.viewer, view: viewId, values: inputValues($("modal-body")),
+    });
+    showErrors($("modal-body"), answer.errors ?? {});
+    if (answer.status !== "ok" && answer.status !== "errors") toast(`The app did not answer (${answer.status}).`);
+  } catch (error) {
+    toast(error.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function showErrors(root, errors) {
+  for (const node of root.querySelectorAll(".bk-input-block")) {
+    node.querySelector(".bk-input-block__error")?.remove();
+    const error = errors[node.dataset.blockId];
+    node.classList.toggle("has-error", Boolean(error));
+    if (error) node.append(el("div", "bk-input-block__error", error));
+  }
+}
+
 async function closeModal() {
   $("modal").hidden = true;
   try {
@@ -616,6 +645,7 @@ function wire() {
   });
   $("teams-send").addEventListener("click", () => sendTeams());
   $("modal-close").addEventListener("click", closeModal);
+  $("modal-submit").addEventListener("click", submitModal);
   $("modal-x").addEventListener("click", closeModal);
   $("modal").addEventListener("click", (event) => { if (event.target === $("modal")) closeModal(); });
   document.addEventListener("keydown", (event) => {
