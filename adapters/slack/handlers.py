@@ -17,13 +17,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import parse, render
-from adapters.slack.sink import Origin
+from adapters.slack.sink import Origin, OriginCards
 from chatops import home
 from chatops.cards import Card, Note
-from chatops.chat import APP_HOME, ActionRequest, ChatUser, CommandRequest, Reply
+from chatops.chat import APP_HOME, ActionRequest, ChatUser, CommandRequest, MessageRef, Reply
 from chatops.core import STORE_UNAVAILABLE
 from chatops.errors import ChatopsError, CommandError, NotFound, StoreError
 from chatops.findings import ActionKind
+from chatops.progress import Progress
 
 if TYPE_CHECKING:
     from adapters.slack.app import SlackApp
@@ -109,6 +110,10 @@ def register(slack: SlackApp) -> None:
         await ack(**render.response(placeholder))  # Slack hears back within 3 s, whatever the providers do
         if request is None:
             request = await command_request(client, command)
+        # Several connections fill the answer in as they finish, leaving one response_url use for the card.
+        watched = MessageRef(origin.channel_id, response_url=origin.response_url)
+        request = replace(request, progress=Progress(OriginCards(sink, origin), request.workspace_id, watched,
+                                                     updates=max(0, origin.uses_left() - 1)))
         await remember(request.workspace_id, request.user)
         started = time.monotonic()
         try:

@@ -42,6 +42,9 @@ class Origin:
         return (bool(self.response_url) and self.uses < RESPONSE_URL_USES
                 and time.monotonic() - self.received_at < RESPONSE_URL_LIFETIME_S)
 
+    def uses_left(self) -> int:
+        return RESPONSE_URL_USES - self.uses if self.response_url else 0
+
 
 class SlackSink:
     """Posts replies for one app; every Slack error is logged with its method name, never raised to chat."""
@@ -101,6 +104,20 @@ class SlackSink:
             log.log(level, "Slack %s failed: %s", method, error, extra={"method": method})
             return None
         return dict(answer.data) if isinstance(answer.data, dict) else {}
+
+
+class OriginCards:
+    """The message a request's response_url answers, replaced in place on that request's budget of uses.
+
+    A /syncstatus filling in: its progress updates and its final card share the one response_url.
+    """
+
+    def __init__(self, sink: SlackSink, origin: Origin) -> None:
+        self._sink = sink
+        self._origin = origin
+
+    async def update(self, workspace_id: str, message: MessageRef, reply: Reply) -> bool:
+        return await self._sink.respond(self._origin, render.response(reply, replace_original=True))
 
 
 class SlackCards:

@@ -1,0 +1,148 @@
+"""A diagnosis of several connections fills its card in, in Slack and in Teams, over real sockets.
+
+The provider simulator plays Google, Microsoft and the CRMs: Ben's providers answer at once, every answer to
+Ana's is slow. The bot runs whole (`chatops serve`'s web app, real checks and provider clients); FakeSlack and
+the fake Bot Connector record what reaches chat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from adapters.sandbox.bot_connector import DEMO_TENANT, BotConnector, deliver, message
+from adapters.sandbox.demo import install
+from adapters.sandbox.scenario import parse_scenario
+from adapters.sandbox.simulator import RunningSimulator, start_simulator
+from adapters.sandbox.slack_api import Call, FakeSlack
+from adapters.slack.sink import RESPONSE_URL_USES
+from adapters.web import build_app
+from adapters.wiring import Config, Services, build
+from chatops.model import Workspace
+from chatops.store.crypto import GrantCipher
+from tests.fakes.world import World
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documented dummy signing secret
+TEAM = "T0ACME"
+SLACK_WS = Workspace(f"slack:{TEAM}", "Acme", "slack", TEAM)
+TEAMS_WS = Workspace(f"teams:{DEMO_TENANT}", "Acme", "teams", DEMO_TENANT)
+SLOW_S = 0.8  # every answer to Ana's connection: her checks make several calls, so seconds in all
+ADMIN, ANA = "U0ADMIN", "U0ANA"
+TEAMS_ADMIN = "29:admin"
+
+
+@dataclass
+class Chat:
+    simulator: RunningSimulator
+    services: Services
+    url: str
+    slack: FakeSlack
+    connector: BotConnector
+    http: aiohttp.ClientSession
+
+    async def command(self, user: str, text: str = "") -> dict[str, Any]:
+        status, body, _ = await self.slack.send(self.http, f"{self.url}/slack/events",
+                                                self.slack.command_body(TEAM, user, text), SECRET)
+        assert status == 200, body
+        return json.loads(body)
+
+    async def settled(self, timeout: float = 60) -> list[Call]:
+        """Every response_url post, once the final card (not a "Checked n of m" update) is in and a moment passed."""
+        deadline = time.monotonic() + timeout
+        while not any(not c.params.get("text", "").startswith("Checked ") for c in self.slack.called("response_url")):
+            assert time.monotonic() < deadline, "the final card never came"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # anything after the final card would land now
+        return self.slack.called("response_url")
+
+
+@pytest.fixture
+async def chat(tmp_path: Path) -> AsyncIterator[Chat]:
+    world = World()
+    world.person("ana", mail="google", faults=[{"slow": SLOW_S}])
+    world.person("ben", crm="hubspot", mail="microsoft")
+    simulator = await start_simulator(parse_scenario(world.scenario(), source="world"))
+    slack = await FakeSlack().start()
+    connector = await BotConnector().start()
+    team = slack.add_team(TEAM, "Acme")
+    slack.add_user(TEAM, ADMIN, "admin@acme.example", "Ada Admin", is_admin=True)
+    slack.add_user(TEAM, ANA, "ana@acme.example", "Ana Ruiz")
+    connector.add_member(TEAMS_ADMIN, name="Ada Admin", email="admin@acme.example", aad_object_id="aad-admin")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    services = build(Config.load({
+        **simulator.settings_env(), "CHATOPS_DATA_DIR": str(tmp_path),
+        "CHATOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'progress.db'}",
+        "CHATOPS_ENCRYPTION_KEYS": GrantCipher.generate_key(), "CHATOPS_PUBLIC_URL": url,
+        "CHATOPS_CHECK_TIMEOUT_S": "10", "CHATOPS_DEADLINE_S": "20",
+        "SLACK_BOT_TOKEN": team.bot_token, "SLACK_SIGNING_SECRET": SECRET, "CHATOPS_SLACK_API_URL": slack.api_url,
+        "CHATOPS_TEAMS_DEMO": "1", "CHATOPS_TEAMS_ADMIN_EMAILS": "admin@acme.example",
+        "CHATOPS_TEAMS_REPLY_BUDGET_S": "0.3"}))
+    for workspace in (SLACK_WS, TEAMS_WS):
+        await asyncio.to_thread(install, services.store, simulator, workspace)
+    runner = web.AppRunner(build_app(services), access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    http = aiohttp.ClientSession()
+    try:
+        yield Chat(simulator, services, url, slack, connector, http)
+    finally:
+        await http.close()
+        await runner.cleanup()
+        await connector.stop()
+        await slack.stop()
+        await simulator.stop()
+
+
+def shown(blocks: Any) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+def buttons(blocks: list[dict[str, Any]]) -> list[str]:
+    return [e["text"]["text"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+async def test_slack_fills_the_card_in_as_connections_finish_and_the_final_card_replaces_it(chat: Chat) -> None:
+    ack = await chat.command(ADMIN, "all")
+    assert ack["text"] == "Checking 2 connections…"
+
+    calls = await chat.settled()
+
+    *progress, final = calls
+    assert progress, "no intermediate update: Ana's slow providers should have left time for one"
+    first = progress[0].params
+    assert first["replace_original"] is True and first["text"] == "Checked 1 of 2 connections…"
+    rows = [b["text"]["text"] for b in first["blocks"] if b["type"] == "section"]
+    assert ":white_check_mark: ben-hubspot-microsoft: Everything checked out." in rows
+    assert "ana-salesforce-google: Checking…" in rows  # neutral: no status yet
+    assert buttons(first["blocks"]) == []
+    assert final.params["replace_original"] is True and "Checking…" not in shown(final.params["blocks"])
+    assert "ana-salesforce-google" in shown(final.params["blocks"])
+    assert "ben-hubspot-microsoft" in shown(final.params["blocks"])
+    assert "Retest" in buttons(final.params["blocks"])
+    hook = chat.slack.response_urls[final.url]
+    assert {c.url for c in calls} == {final.url}  # one response_url, one message replaced in place
+    assert len(calls) <= RESPONSE_URL_USES and hook.uses == len(calls)
+    assert hook.message is not None and hook.message.blocks == final.params["blocks"]
+    assert chat.slack.called("chat.postMessage") == []
+
+
+async def test_slack_one_slow_connection_gets_exactly_one_card(chat: Chat) -> None:
+    ack = await chat.command(ANA)
+    assert ack["text"] == "Checking 1 connection…"
+
+    [card] = await chat.settled()
+
+    assert "ana-salesforce-google" in shown(card.params["blocks"]) and "Retest" in buttons(card.params["blocks"])
