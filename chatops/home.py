@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 from typing import TYPE_CHECKING, Any, Final
 
 from chatops.audits.digest import sparkline
@@ -48,7 +48,7 @@ async def home_cards(core: Chatops, workspace_id: str, user: ChatUser, *, page: 
     store = core.store
     everyone = await asyncio.to_thread(store.list_connections, workspace_id)
     findings = {c.id: await asyncio.to_thread(store.latest_findings, workspace_id, c.id) for c in everyone}
-    now = datetime.now(UTC)
+    now = core.runner.clock.now()
     checked = [c for c in everyone if findings[c.id]]
     overall = Report.build(checked, [f for c in checked for f in findings[c.id]], now, now)
     health: list[Block] = [Header("Workspace health")]
