@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from botbuilder.core import InvokeResponse, TurnContext  # type: ignore[import-untyped]
@@ -13,11 +14,12 @@ from botbuilder.core.teams import TeamsActivityHandler  # type: ignore[import-un
 from botbuilder.schema import Activity, ActivityTypes  # type: ignore[import-untyped]
 
 from adapters.teams import parse, render
-from adapters.teams.sink import DeliveryError, TeamsSink
+from adapters.teams.sink import DeliveryError, ReferenceCards, TeamsSink
 from chatops.cards import text_card
 from chatops.chat import ActionRequest, ChatUser, CommandRequest, MessageRef, Reply
 from chatops.errors import ChatopsError
 from chatops.model import Workspace
+from chatops.progress import Progress
 from chatops.store.conversations import Conversations
 
 if TYPE_CHECKING:
@@ -157,7 +159,11 @@ class SyncstatusBot(TeamsActivityHandler):  # type: ignore[misc]
 
     async def _answer_command(self, turn_context: TurnContext, request: CommandRequest) -> None:
         workspace = request.workspace_id
-        task, reply = await self._within(self._core.handle_command(request), self._settings.reply_budget_s)
+        reference = parse.serialized_reference(turn_context.activity)
+        # Several connections fill the "Checking…" message in once it is posted (only a late answer posts one).
+        progress = Progress(ReferenceCards(self._sink, reference), workspace)
+        task, reply = await self._within(self._core.handle_command(replace(request, progress=progress)),
+                                         self._settings.reply_budget_s)
         if reply is not None:
             sent = await turn_context.send_activity(render.activity(reply, workspace))
             await self._card_at(workspace, reply, turn_context.activity.conversation.id, getattr(sent, "id", "") or "")
@@ -165,9 +171,10 @@ class SyncstatusBot(TeamsActivityHandler):  # type: ignore[misc]
         # Longer than the budget: say how many connections are being checked now, the card replaces it later.
         placeholder = await self._core.placeholder(request)
         sent = await turn_context.send_activity(render.activity(placeholder, workspace))
-        reference = parse.serialized_reference(turn_context.activity)
-        self._tasks.start(self._finish(task, reference, getattr(sent, "id", "") or ""),
-                          "syncstatus result")
+        activity_id = getattr(sent, "id", "") or ""
+        if activity_id:
+            progress.at(MessageRef(turn_context.activity.conversation.id, activity_id))
+        self._tasks.start(self._finish(task, reference, activity_id), "syncstatus result")
 
     async def _finish(self, task: asyncio.Task[Reply], reference: dict[str, Any], activity_id: str) -> None:
         try:

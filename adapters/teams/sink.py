@@ -210,6 +210,27 @@ class TeamsSink:
                 await self._sleep(delay)
 
 
+class ReferenceCards:
+    """The bot's own message in the conversation a request came from, replaced in place (a card filling in).
+
+    Paced and retried by TeamsSink like every send to that conversation, so the final card queues behind it.
+    """
+
+    def __init__(self, sink: TeamsSink, reference: Mapping[str, Any]) -> None:
+        self._sink = sink
+        self._reference = reference
+
+    async def update(self, workspace_id: str, message: MessageRef, reply: Reply) -> bool:
+        ref = parse.conversation_reference(self._reference)
+        ref.activity_id = None
+        try:
+            await self._sink.update(ref, message.message_id, reply)
+        except DeliveryError as exc:
+            log.info("could not update the card in progress: %s", exc, extra={"workspace": workspace_id})
+            return False
+        return True
+
+
 class TeamsCards:
     """ChatSink for Teams: replaces a card in place after a Reconnect, through the stored conversation reference."""
 

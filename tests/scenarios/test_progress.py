@@ -146,3 +146,59 @@ async def test_slack_one_slow_connection_gets_exactly_one_card(chat: Chat) -> No
     [card] = await chat.settled()
 
     assert "ana-salesforce-google" in shown(card.params["blocks"]) and "Retest" in buttons(card.params["blocks"])
+
+
+# ---------------------------------------------------------------- Teams: the same through update_activity
+
+
+def adaptive(body: dict[str, Any]) -> dict[str, Any]:
+    [attachment] = body["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    return dict(attachment["content"])
+
+
+def texts(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["text"]] if node.get("type") == "TextBlock" else []
+        return own + [t for value in node.values() for t in texts(value)]
+    if isinstance(node, list):
+        return [t for item in node for t in texts(item)]
+    return []
+
+
+def is_final(body: dict[str, Any]) -> bool:
+    return bool(body.get("attachments")) and not str(body.get("summary", "")).startswith("Checked ")
+
+
+async def test_teams_fills_the_checking_message_in_and_the_final_card_replaces_it(chat: Chat) -> None:
+    connector = chat.connector
+    status, _ = await deliver(f"{chat.url}/api/messages", message(connector, "syncstatus all", user_id=TEAMS_ADMIN,
+                                                                   aad_object_id="aad-admin"))
+    assert status == 200
+
+    await connector.wait_for(lambda c: any(is_final(r.body) for r in c.sent("update")), timeout_s=60)
+    await asyncio.sleep(0.5)  # anything after the final card would land now
+
+    [placeholder] = connector.sent("reply")
+    assert placeholder.body["text"] == "Checking 2 connections…"
+    updates = connector.sent("update")
+    *progress, final = updates
+    assert progress, "no intermediate update: Ana's slow providers should have left time for one"
+    assert {u.activity_id for u in updates} == {placeholder_id(connector)}  # one message, updated in place
+    first = texts(adaptive(progress[0].body))
+    assert any("ben-hubspot-microsoft: Everything checked out." in t for t in first)
+    assert "ana-salesforce-google: Checking…" in first
+    assert progress[0].body["summary"] == "Checked 1 of 2 connections…"
+    assert "Action.Execute" not in json.dumps(adaptive(progress[0].body))  # no Retest on a card about to change
+    assert "Action.Execute" in json.dumps(adaptive(final.body))
+    shown_final = texts(adaptive(final.body))
+    assert not any("Checking…" in t for t in shown_final)
+    assert any("ana-salesforce-google" in t for t in shown_final) and any("ben-hubspot-microsoft" in t for t in shown_final)
+    assert all(b.at - a.at >= 0.9 for a, b in zip(progress, progress[1:], strict=False))  # throttled
+    [(_, shown_now)] = [(k, v) for k, v in connector.messages.items() if k[1] == final.activity_id]
+    assert shown_now == final.body
+
+
+def placeholder_id(connector: BotConnector) -> str:
+    [(_, activity_id)] = [key for key, body in connector.messages.items() if body is not None]
+    return activity_id
