@@ -12,6 +12,7 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,12 @@ async def chat(tmp_path: Path) -> AsyncIterator[Chat]:
     world = World()
     world.person("ana", mail="google", faults=[{"slow": SLOW_S}])
     world.person("ben", crm="hubspot", mail="microsoft")
+    async with running(world, tmp_path) as chat:
+        yield chat
+
+
+@asynccontextmanager
+async def running(world: World, tmp_path: Path) -> AsyncIterator[Chat]:
     simulator = await start_simulator(parse_scenario(world.scenario(), source="world"))
     slack = await FakeSlack().start()
     connector = await BotConnector().start()
@@ -146,6 +153,27 @@ async def test_slack_one_slow_connection_gets_exactly_one_card(chat: Chat) -> No
     [card] = await chat.settled()
 
     assert "ana-salesforce-google" in shown(card.params["blocks"]) and "Retest" in buttons(card.params["blocks"])
+
+
+async def test_slack_progress_stops_at_the_response_url_budget_and_the_final_card_still_lands(
+        tmp_path: Path) -> None:
+    world = World()
+    # six connections finishing about a second apart: more changes than a response_url has uses for
+    for n, delay in enumerate((0.0, 0.3, 0.6, 0.9, 1.2, 1.5)):
+        world.person(f"rep{n}", faults=[{"slow": delay}] if delay else [])
+    async with running(world, tmp_path) as chat:
+        await chat.command(ADMIN, "all")
+
+        calls = await chat.settled()
+
+    *progress, final = calls
+    assert len(progress) == RESPONSE_URL_USES - 1 and len(calls) == RESPONSE_URL_USES
+    assert chat.slack.response_urls[final.url].uses == RESPONSE_URL_USES
+    checked = [int(c.params["text"].split()[1]) for c in progress]
+    assert checked == sorted(checked) and checked[-1] < 6, checked  # each update showed more; none the end
+    assert all(f"rep{n}-salesforce-google" in shown(final.params["blocks"]) for n in range(6))
+    assert "Checking…" not in shown(final.params["blocks"]) and "Retest" in buttons(final.params["blocks"])
+    assert chat.slack.called("chat.postMessage") == []  # the budget kept a use for the card
 
 
 # ---------------------------------------------------------------- Teams: the same through update_activity
