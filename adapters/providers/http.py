@@ -7,11 +7,12 @@ through aiohttp's connection pool (AiohttpTransport), not httpcore's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import aiohttp
@@ -177,6 +178,35 @@ class TokenBucket:
                 await self._sleep(wait)
                 self._stamp, self._tokens = now + wait, 1.0
             self._tokens -= 1
+
+
+class PerKeyLimit:
+    """At most `limit` holders of a slot per key at once (e.g. Graph's 4 requests per mailbox); others wait.
+
+    A key's semaphore lives only while someone holds or waits for it, so a fleet of keys costs nothing at rest.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("a concurrency limit must be at least 1")
+        self._limit = limit
+        self._keys: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def slot(self, key: str) -> AsyncIterator[None]:
+        key = key.lower()
+        semaphore, users = self._keys.setdefault(key, (asyncio.Semaphore(self._limit), [0]))
+        users[0] += 1
+        try:
+            async with semaphore:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._keys[key]
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 class RateLimitTransport(httpx.AsyncBaseTransport):

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
-from adapters.providers.http import call_json
+from adapters.providers.http import PerKeyLimit, call_json
 from adapters.providers.oauth import refresh_token, token_set
 from adapters.providers.settings import ProviderSettings
 from chatops.errors import AuthError, BadResponse
@@ -61,6 +61,9 @@ _READS_DETAILS: Final = frozenset({
 _WRITES: Final = frozenset({"write", "delegateWithoutPrivateEventAccess", "delegateWithPrivateEventAccess"})
 
 MAX_PAGES: Final = 10
+# Graph's Outlook resources take 4 concurrent requests per app per mailbox; past that, 429 MailboxConcurrency
+# (learn.microsoft.com/graph/throttling-limits). Several connections may share a mailbox, so it is per mailbox.
+MAILBOX_CONCURRENCY: Final = 4
 MICROSOFT_ISSUERS: Final = ("Microsoft", "DigiCert")
 _FRACTION = re.compile(r"(\.\d{6})\d+")  # Graph sends seven fractional digits
 
@@ -108,6 +111,7 @@ class MicrosoftClient:
         self._settings = settings
         self._clock = clock
         self._graph = f"{settings.microsoft_graph_url}/v1.0"
+        self._mailboxes = PerKeyLimit(MAILBOX_CONCURRENCY)
 
     # ------------------------------------------------------------------ OAuthApi
 
@@ -154,7 +158,7 @@ class MicrosoftClient:
         SIP:, X500: and other types are not mail addresses. mailboxSettings.timeZone is kept as given
         (usually a Windows zone name). A mailbox Graph cannot reach answers M3 with 404
         MailboxNotEnabledForRESTAPI, which is raised as is."""
-        me = await self._json("GET", "/me", token, params={
+        me = await self._json(grant, "GET", "/me", token, params={
             "$select": "mail,userPrincipalName,proxyAddresses,displayName",
         })
         primary = ""
@@ -173,7 +177,7 @@ class MicrosoftClient:
                               code="shape")
         if mail:
             aliases.append(mail)  # normally the primary itself; an address of its own otherwise
-        settings = await self._json("GET", "/me/mailboxSettings", token)
+        settings = await self._json(grant, "GET", "/me/mailboxSettings", token)
         return Mailbox(
             primary_address=primary,
             aliases=_unique(aliases, without=primary),
@@ -183,7 +187,7 @@ class MicrosoftClient:
 
     async def newest_message(self, grant: Grant, token: str) -> MessageRef | None:
         """M5, newest first; an empty mailbox answers `"value": []`."""
-        body = await self._json("GET", "/me/messages", token, params={
+        body = await self._json(grant, "GET", "/me/messages", token, params={
             "$top": "1", "$select": "id,receivedDateTime,from", "$orderby": "receivedDateTime desc",
         })
         values = _values(body)
@@ -203,10 +207,10 @@ class MicrosoftClient:
 
     async def calendar(self, grant: Grant, token: str) -> CalendarInfo:
         """GET /me/calendar (Graph calendars carry no zone) and the mailbox's timeZone from M3."""
-        body = await self._json("GET", "/me/calendar", token)
+        body = await self._json(grant, "GET", "/me/calendar", token)
         owner = body.get("owner")
         address = owner.get("address") if isinstance(owner, Mapping) else None
-        settings = await self._json("GET", "/me/mailboxSettings", token)
+        settings = await self._json(grant, "GET", "/me/mailboxSettings", token)
         return CalendarInfo(
             id=_text(body, "id", required=True),
             timezone=_text(settings, "timeZone") or None,
@@ -221,7 +225,7 @@ class MicrosoftClient:
         for _ in range(MAX_PAGES):
             if url is None:
                 break
-            body = await self._json("GET", url, token)
+            body = await self._json(grant, "GET", url, token)
             for permission in _values(body):
                 share = _share(permission)
                 if share is not None:
@@ -236,7 +240,7 @@ class MicrosoftClient:
         occurrence's start, so one that began before `after` is not found here (calendarView would be).
         """
         aware = after if after.tzinfo is not None else after.replace(tzinfo=UTC)
-        body = await self._json("GET", "/me/events", token, params={
+        body = await self._json(grant, "GET", "/me/events", token, params={
             "$filter": f"start/dateTime ge '{aware.astimezone(UTC):%Y-%m-%dT%H:%M:%S}'",
             "$orderby": "start/dateTime",
             "$top": "1",
@@ -265,9 +269,11 @@ class MicrosoftClient:
 
     # ------------------------------------------------------------------ plumbing
 
-    async def _json(self, method: str, path: str, token: str, **kwargs: Any) -> Mapping[str, Any]:
+    async def _json(self, grant: Grant, method: str, path: str, token: str, **kwargs: Any) -> Mapping[str, Any]:
+        """One Graph call on `grant`'s mailbox, waiting for one of its MAILBOX_CONCURRENCY slots."""
         url = path if path.startswith(("https://", "http://")) else f"{self._graph}{path}"
-        body, _ = await call_json(self._http, method, url, provider=PROVIDER, token=token, **kwargs)
+        async with self._mailboxes.slot(grant.account):
+            body, _ = await call_json(self._http, method, url, provider=PROVIDER, token=token, **kwargs)
         if not isinstance(body, Mapping):
             what = urlsplit(url).path
             raise BadResponse(PROVIDER, f"did not answer {what} with a JSON object", code="shape")
