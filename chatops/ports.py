@@ -296,6 +296,14 @@ class ConsentApi(Protocol):
                             instance_url: str = "") -> Consent:
         """Redeem the code (with the PKCE verifier) and say who consented; raises ProviderError."""
 
+    async def revoke(self, tokens: TokenSet) -> bool:
+        """Revoke tokens we will not keep at the provider's revocation endpoint.
+
+        True when the provider revoked them; False when it offers apps no per-token revocation (the Microsoft
+        identity platform, and Dynamics through it). Raises ProviderError when the provider refused or was not
+        reached; the error never carries the token.
+        """
+
 
 class CardUpdater(Protocol):
     """Replaces one message in place: a ChatSink, or a platform's answer channel bound to one request."""

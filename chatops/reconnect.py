@@ -37,7 +37,7 @@ from chatops.commands.status import owns
 from chatops.errors import AuthError, BadResponse, ChatopsError, NotFound, ProviderError, Unavailable
 from chatops.findings import ActionKind, Status
 from chatops.model import Connection, Grant, GrantRole, Keeper, Provider
-from chatops.ports import Clock, ConsentApi, ConsentRequest
+from chatops.ports import Clock, ConsentApi, ConsentRequest, TokenSet
 from chatops.report import Report
 from chatops.store.crypto import UndecryptableGrant
 from chatops.store.reconnect_states import CardMessage, PendingState, digest
@@ -414,9 +414,10 @@ class Reconnect:
             wanted = expected[0] if expected else "the connection's account"
             log.info("reconnect refused: consent by another account",
                      extra={"workspace": pending.workspace_id, "connection": connection.id})
+            revoked = await self._discard(consent_api, pending, consent.tokens, who)
             return Page(f"You signed in as {who}, not {wanted}", (
                 f"This connection's {side} is {wanted}, so the sign-in has to be with that account. "
-                "Nothing was changed.",
+                "Nothing was changed.", revoked,
                 f"Open the Reconnect link again and choose {wanted} (use “another account” on the sign-in page "
                 "if your browser remembers a different one)."), 403)
         tokens = consent.tokens
@@ -439,6 +440,32 @@ class Reconnect:
         log.info("reconnect stored a fresh grant", extra={"workspace": pending.workspace_id,
                                                           "connection": connection.id, "grant": stored.id})
         return await self._after(pending, connection, stored)
+
+    async def _discard(self, consent_api: ConsentApi, pending: PendingState, tokens: TokenSet, who: str) -> str:
+        """Revoke tokens we will not keep at the provider; the landing page's line saying how that went.
+
+        A failure is logged (never with a token) and said on the page; it never turns the page into an error.
+        """
+        label = pending.provider.label
+        where = {"workspace": pending.workspace_id, "connection": pending.connection_id,
+                 "provider": pending.provider.value}
+        yourself = f"{who} can remove chatops' access in that account's settings (connected apps)"
+        try:
+            revoked = await consent_api.revoke(tokens)
+        except ProviderError as exc:
+            log.warning("revoking the tokens of a refused consent failed: %s", exc.evidence, extra=where)
+            return (f"The access {who} gave was not stored, but {label} did not confirm its revocation "
+                    f"({_short(exc.evidence)}); {yourself}.")
+        except Exception as exc:  # whatever went wrong, the page still says what happened
+            log.warning("revoking the tokens of a refused consent failed: %s", type(exc).__name__, extra=where)
+            return f"The access {who} gave was not stored, but revoking it at {label} failed; {yourself}."
+        if not revoked:
+            log.info("the tokens of a refused consent were discarded: %s has no revocation endpoint", label,
+                     extra=where)
+            return (f"The access {who} gave was discarded without being stored; {label} offers apps no way to "
+                    f"revoke a single sign-in, so {yourself}.")
+        log.info("the tokens of a refused consent were revoked at the provider", extra=where)
+        return f"The access {who} gave was revoked at {label}."
 
     async def _after(self, pending: PendingState, connection: Connection, grant: Grant) -> Page:
         """Diagnose the connection again, update the cards that carry the link, and say how it went."""

@@ -11,6 +11,12 @@ and OpenID Connect's `openid` + `email` where the ID token is how we learn who c
 Dynamics). Who consented comes from what the provider offers: the ID token (Google, Microsoft, Dynamics),
 the User record named by the token answer's identity URL (Salesforce, read with the `api` scope it already
 has), HubSpot's token metadata. tests/edges/reconnect/test_consent.py pins every scope list.
+
+Tokens we will not keep (consent by another account than the connection's) are revoked at the provider's own
+revocation endpoint: Google's `POST /revoke` and Salesforce's `POST {instance}/services/oauth2/revoke` (form
+`token=`; a refresh token takes its access tokens with it), HubSpot's `DELETE /oauth/v1/refresh-tokens/{token}`
+(the refresh token only; HubSpot lets its 30-minute access token run out). The Microsoft identity platform,
+and Dynamics through it, has no per-token revocation endpoint, so `revoke` says False there.
 """
 
 from __future__ import annotations
@@ -19,9 +25,9 @@ import base64
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 from authlib.oauth2.rfc6749.parameters import (  # type: ignore[import-untyped]
@@ -30,7 +36,7 @@ from authlib.oauth2.rfc6749.parameters import (  # type: ignore[import-untyped]
 )
 
 from adapters.providers import dynamics, google, hubspot, microsoft, salesforce
-from adapters.providers.errors import AUTH_CODES, error_fields, expect_json, translate
+from adapters.providers.errors import AUTH_CODES, error_fields, expect_json, raise_for_status, translate
 from adapters.providers.oauth import FORM, token_set
 from adapters.providers.settings import ProviderSettings
 from chatops.errors import AuthError, BadResponse, ProviderError
@@ -75,6 +81,23 @@ def id_token_claims(body: Mapping[str, Any], client_id: str, provider: str) -> M
 
 def _names(claims: Mapping[str, Any], *keys: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.strip() for k in keys if isinstance(v := claims.get(k), str) and v.strip()))
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """One revocation request: the token goes in a form field or, for HubSpot, in the path."""
+
+    method: str
+    url: str
+    form: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # never print a token
+        return f"Revocation({self.method})"
+
+
+def _one_token(tokens: TokenSet) -> str:
+    """The token that ends the most: the refresh token (its access tokens go with it), else the access token."""
+    return tokens.refresh_token or tokens.access_token
 
 
 class CodeFlow(ABC):
@@ -160,6 +183,35 @@ class CodeFlow(ABC):
     def normalised(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return dict(body)
 
+    # ---------------------------------------------------------------- revocation
+
+    def revocation(self, tokens: TokenSet) -> Revocation | None:
+        """The provider's revocation request for these tokens; None where it has no revocation endpoint."""
+        return None
+
+    async def revoke(self, tokens: TokenSet) -> bool:
+        request = self.revocation(tokens)
+        if request is None:
+            return False
+        provider = self.provider.value
+        secrets = tuple(t for t in (tokens.refresh_token, tokens.access_token) if t)
+        headers = {"Accept": "application/json"}
+        content = None
+        if request.form:
+            headers["Content-Type"] = FORM
+            content = urlencode(request.form)
+        try:
+            response = await self._http.request(request.method, request.url, content=content, headers=headers)
+            raise_for_status(response, provider)
+        except httpx.HTTPError as exc:
+            raise _scrubbed(translate(exc, provider), *secrets) from None
+        except ProviderError as exc:
+            raise _scrubbed(exc, *secrets) from None
+        if response.text.lstrip().startswith("<"):  # a proxy's page, not the provider's (empty or JSON) answer
+            raise BadResponse(provider, "answered the revocation with an HTML page: a proxy or web filter in the "
+                                        "path", status=response.status_code, code="html")
+        return True
+
 
 class GoogleConsent(CodeFlow):
     """Google's OAuth 2.0 for web server apps: offline access, the consent screen shown every time."""
@@ -192,6 +244,9 @@ class GoogleConsent(CodeFlow):
     def tokens(self, body: Mapping[str, Any], instance_url: str) -> TokenSet:
         token = super().tokens(body, instance_url)
         return replace(token, scopes=google.scopes_of(token.scopes))
+
+    def revocation(self, tokens: TokenSet) -> Revocation | None:
+        return Revocation("POST", f"{self._settings.google_oauth_url}/revoke", {"token": _one_token(tokens)})
 
     async def identify(self, body: Mapping[str, Any], tokens: TokenSet) -> tuple[str, ...]:
         claims = id_token_claims(body, self.client_id, self.provider.value)
@@ -309,6 +364,10 @@ class SalesforceConsent(CodeFlow):
         scopes = token.scopes or frozenset(salesforce.CRM_SCOPES)
         return replace(token, scopes=scopes, instance_url=instance.rstrip("/"))
 
+    def revocation(self, tokens: TokenSet) -> Revocation | None:
+        host = tokens.instance_url or self._settings.salesforce_url  # the My Domain the tokens were issued on
+        return Revocation("POST", f"{host}/services/oauth2/revoke", {"token": _one_token(tokens)})
+
     async def identify(self, body: Mapping[str, Any], tokens: TokenSet) -> tuple[str, ...]:
         provider = self.provider.value
         identity = body.get("id")
@@ -372,6 +431,12 @@ class HubSpotConsent(CodeFlow):
             raise _scrubbed(exc, tokens.access_token) from None
         return _names(info, "user") if isinstance(info, Mapping) else ()
 
+    def revocation(self, tokens: TokenSet) -> Revocation | None:
+        if not tokens.refresh_token:
+            return None  # v1 deletes refresh tokens only; an access token runs out within 30 minutes
+        return Revocation("DELETE", f"{self._settings.hubspot_url}/oauth/v1/refresh-tokens/"
+                                    f"{quote(tokens.refresh_token, safe='')}")
+
     def tokens(self, body: Mapping[str, Any], instance_url: str) -> TokenSet:
         token = super().tokens(body, instance_url)
         listed = body.get("scopes")
@@ -379,10 +444,14 @@ class HubSpotConsent(CodeFlow):
         return replace(token, scopes=token.scopes or scopes)
 
 
-def _scrubbed(exc: ProviderError, secret: str) -> ProviderError:
-    if not secret or secret not in exc.detail:
+def _scrubbed(exc: ProviderError, *secrets: str) -> ProviderError:
+    detail = exc.detail
+    for secret in secrets:
+        if secret:
+            detail = detail.replace(secret, "[token]").replace(quote(secret, safe=""), "[token]")
+    if detail == exc.detail:
         return exc
-    return type(exc)(exc.provider, exc.detail.replace(secret, "[token]"), status=exc.status, code=exc.code)
+    return type(exc)(exc.provider, detail, status=exc.status, code=exc.code)
 
 
 FLOWS: Final[Mapping[Provider, type[CodeFlow]]] = {

@@ -94,6 +94,16 @@ class RefreshToken:
         return next(iter(self.scopes))
 
 
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """A token an app revoked at a provider's revocation endpoint (what the tests look for)."""
+
+    provider: str
+    user: str
+    family: str
+    token: str  # the value presented: the simulator is the provider, it holds every token anyway
+
+
 class TokenStatus:
     OK: Final = "ok"
     MISSING: Final = "missing"
@@ -112,6 +122,7 @@ class SimState:
         self.access: dict[str, AccessToken] = {}
         self.refresh: dict[str, RefreshToken] = {}
         self.revoked_families: set[str] = set()
+        self.revocations: list[Revocation] = []  # what apps revoked at the revocation endpoints, in order
         self.salesforce_used = {o.id: o.used_requests for o in scenario.orgs.salesforce}
         self.hubspot_used = {o.id: o.daily_used for o in scenario.orgs.hubspot}
         self.records: dict[str, dict[str, Any]] = {}  # Salesforce sObjects written through the API
@@ -197,6 +208,22 @@ class SimState:
         )
         self.refresh[token.value] = token
         return token
+
+    def find_token(self, value: str, provider: str) -> AccessToken | RefreshToken | None:
+        """One of this provider's tokens, access or refresh, by value."""
+        access = self.access.get(value)
+        if access is not None and access.provider == provider:
+            return access
+        refresh = self.refresh.get(value)
+        return refresh if refresh is not None and provider in refresh.scopes else None
+
+    def revoke(self, provider: str, token: AccessToken | RefreshToken, *, family: bool = True) -> None:
+        """An app revoked `token`: the whole grant (Google, Salesforce) or only that refresh token (HubSpot)."""
+        self.revocations.append(Revocation(provider, token.user, token.family, token.value))
+        if family:
+            self.revoked_families.add(token.family)
+        else:
+            self.refresh.pop(token.value, None)
 
     def is_revoked(self, user: str, provider: str, family: str) -> bool:
         return family in self.revoked_families or (family not in self.consented and any(

@@ -336,16 +336,11 @@ async def revoke(request: web.Request) -> web.StreamResponse:
     """G3: revoking an access or refresh token ends the whole grant."""
     state = state_of(request)
     fields = await form(request)
-    value = fields.get("token", "")
-    access = state.access.get(value)
-    refresh = state.refresh.get(value)
-    if access is not None and access.provider == PROVIDER:
-        family = access.family
-    elif refresh is not None and PROVIDER in refresh.scopes:
-        family = refresh.family
-    else:
+    found = state.find_token(fields.get("token", ""), PROVIDER)
+    if found is None:
         return _oauth_error("invalid_token", "Token expired or revoked")
-    state.revoked_families.add(family)
+    await network_faults(request, state.faults(found.user, PROVIDER), oauth_server_error)
+    state.revoke(PROVIDER, found)
     return web.Response(status=200)
 
 

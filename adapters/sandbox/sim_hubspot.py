@@ -332,6 +332,17 @@ async def refresh_token_info(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def delete_refresh_token(request: web.Request) -> web.StreamResponse:
+    """DELETE a refresh token: 204 and no body. Only the refresh token goes; its access tokens run out."""
+    state = state_of(request)
+    found = state.refresh.get(request.match_info["token"])
+    if found is None or PROVIDER not in found.scopes:
+        return _not_found(request)
+    await network_faults(request, state.faults(found.user, PROVIDER), API.server_error)
+    state.revoke(PROVIDER, found, family=False)
+    return web.Response(status=204)
+
+
 async def introspect(request: web.Request) -> web.StreamResponse:
     """H2's successor: {"active": false} for anything unknown, expired or revoked."""
     state = state_of(request)
@@ -657,6 +668,15 @@ ROUTES: Final = (
 # Endpoints the HubSpot client calls that provider-apis.md does not list yet;
 # served too (see EXTRA_ROUTES in simulator.py).
 EXTRA_ROUTES: Final = (
+    Route(
+        "DELETE",
+        "hubspot",
+        "/oauth/v1/refresh-tokens/{token}",
+        "extra",
+        "https://developers.hubspot.com/docs/api-reference/legacy/authentication/oauth-tokens/v1/delete-refresh-token",
+        delete_refresh_token,
+        note="HubSpotConsent.revoke deletes the refresh token of a consent given by the wrong account",
+    ),
     Route(
         "POST",
         "hubspot",

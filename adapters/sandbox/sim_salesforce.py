@@ -236,6 +236,21 @@ def _consented(request: web.Request, redeemed: sim_consent.Redeemed) -> web.Stre
     return json_answer(body)
 
 
+async def revoke(request: web.Request) -> web.StreamResponse:
+    """The revocation endpoint: `token=` an access token ends it, a refresh token ends it and its access tokens."""
+    state = state_of(request)
+    fields = await form(request)
+    value = fields.get("token", "")
+    if not value:
+        return _oauth_error("unsupported_token_type", "Token type not supported")
+    found = state.find_token(value, PROVIDER)
+    if found is None:
+        return _oauth_error("invalid_token", "Token was invalid")
+    await network_faults(request, state.faults(found.user, PROVIDER), _oauth_server_error)
+    state.revoke(PROVIDER, found)
+    return web.Response(status=200)
+
+
 def _utc_offset_ms(zone: str, now: datetime) -> int:
     try:
         offset = now.astimezone(ZoneInfo(zone)).utcoffset()
@@ -788,5 +803,19 @@ ROUTES: Final = (
         sobject_create,
         doc_root=_INSTANCE,
         after=limit_info,
+    ),
+)
+
+# Endpoints the Salesforce client calls that provider-apis.md does not list yet;
+# served too (see EXTRA_ROUTES in simulator.py).
+EXTRA_ROUTES: Final = (
+    Route(
+        "POST",
+        "salesforce",
+        "/services/oauth2/revoke",
+        "extra",
+        "https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_revoke_token.htm",
+        revoke,
+        note="SalesforceConsent.revoke ends the tokens of a consent given by the wrong account",
     ),
 )

@@ -13,8 +13,9 @@ so the real provider clients run against it unchanged:
 
 EXTRA_ROUTES are endpoints the provider clients call that provider-apis.md does not list yet (Gmail message
 metadata, Calendar events, Graph's calendar resource, HubSpot contact search and tasks, Dataverse contacts,
-tasks and time zones); each names its vendor reference, and the simulator serves them too, since the clients
-call them. Run one by hand with `chatops simulator --scenario demo --port N`.
+tasks and time zones, Salesforce's and HubSpot's token revocation); each names its vendor reference, and the
+simulator serves them too, since the clients call them. Run one by hand with
+`chatops simulator --scenario demo --port N`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ ROUTES: Final[tuple[Route, ...]] = (
 EXTRA_ROUTES: Final[tuple[Route, ...]] = (
     *sim_google.EXTRA_ROUTES,
     *sim_microsoft.EXTRA_ROUTES,
+    *sim_salesforce.EXTRA_ROUTES,
     *sim_hubspot.EXTRA_ROUTES,
     *sim_dynamics.EXTRA_ROUTES,
     *sim_consent.EXTRA_ROUTES,  # the consent pages Reconnect sends the browser to

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import httpx
+import pytest
 from aiohttp import web
 
 from adapters.reconnect_web import COOKIE
@@ -282,14 +284,98 @@ async def test_a_wrong_code_verifier_is_refused_by_the_provider(rig: Rig) -> Non
     assert unchanged(before, rig.raw("ana"))
 
 
-async def test_consent_by_another_account_changes_nothing(rig: Rig) -> None:
-    before = rig.raw("ana")
+# (connection, grant role, who signs in instead, provider, the simulator's token endpoint)
+WRONG_ACCOUNTS = {
+    "google": ("ana", GrantRole.MAIL, "sam", "/google-oauth/token"),
+    "salesforce": ("sam", GrantRole.CRM, "ana", "/salesforce/services/oauth2/token"),
+    "hubspot": ("hana", GrantRole.CRM, "nobody", "/hubspot/oauth/v1/token"),
+}
 
-    page = await rig.browser().reconnect(rig.link("ana"), account=email("sam"))
+
+async def _refresh(rig: Rig, provider: str, path: str, refresh_token: str) -> httpx.Response:
+    """A refresh at the simulator's token endpoint, as the provider's client would send it."""
+    client = rig.simulator.scenario.clients[provider]
+    async with httpx.AsyncClient() as http:
+        return await http.post(f"{rig.simulator.base_url}{path}", data={
+            "grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client.client_id,
+            "client_secret": client.client_secret})
+
+
+@pytest.mark.parametrize("provider", sorted(WRONG_ACCOUNTS))
+async def test_consent_by_another_account_changes_nothing_and_revokes_its_tokens(rig: Rig, provider: str) -> None:
+    local, role, intruder, token_path = WRONG_ACCOUNTS[provider]
+    before = rig.raw(local, role)
+
+    page = await rig.browser().reconnect(rig.link(local, role), account=email(intruder))
 
     assert page.status_code == 403
-    assert f"You signed in as {email('sam')}, not {email('ana')}" in text_of(page)
-    assert unchanged(before, rig.raw("ana"))
+    assert f"You signed in as {email(intruder)}, not " in text_of(page)
+    label = rig.grant(local, role).provider.label
+    assert f"The access {email(intruder)} gave was revoked at {label}." in text_of(page)
+    assert unchanged(before, rig.raw(local, role))
+    # the provider saw the revocation of the tokens the other account gave, and they work no more
+    [revoked] = rig.simulator.state.revocations
+    assert (revoked.provider, revoked.user) == (provider, email(intruder))
+    refreshed = await _refresh(rig, provider, token_path, revoked.token)
+    assert refreshed.status_code == 400 and "access_token" not in refreshed.json()
+
+
+@pytest.mark.parametrize(("local", "intruder", "label"), [("ben", "dora", "Microsoft 365"),
+                                                         ("dora", "ben", "Dynamics 365")])
+async def test_a_wrong_microsoft_account_is_told_there_is_no_revocation(rig: Rig, local: str, intruder: str,
+                                                                       label: str) -> None:
+    role = GrantRole.MAIL if local == "ben" else GrantRole.CRM
+    before = rig.raw(local, role)
+
+    page = await rig.browser().reconnect(rig.link(local, role), account=email(intruder))
+
+    assert page.status_code == 403 and unchanged(before, rig.raw(local, role))
+    assert f"{label} offers apps no way to revoke a single sign-in" in text_of(page)
+    assert rig.simulator.state.revocations == []
+
+
+async def test_a_failing_revocation_still_ends_on_the_page_and_logs_no_token(make_rig: MakeRig, caplog) -> None:
+    """Google's revoke answers 503 quoting the token: the landing page says so plainly, nothing shows a token."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    upstream: list[str] = []
+    seen: list[str] = []
+
+    async def google_oauth(request: web.Request) -> web.StreamResponse:
+        fields = dict(await request.post())
+        if request.path == "/revoke":
+            seen.append(str(fields.get("token", "")))
+            return web.json_response({"error": "temporarily_unavailable",
+                                      "error_description": f"could not revoke {fields.get('token')}"}, status=503)
+        async with httpx.AsyncClient() as http:  # everything else goes to the simulated Google
+            answer = await http.post(f"{upstream[0]}{request.path}", data=fields)
+        return web.Response(body=answer.content, status=answer.status_code, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", google_oauth)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    sock = bound_socket()
+    await web.SockSite(runner, sock).start()
+    try:
+        rig = await make_rig(env={"CHATOPS_GOOGLE_OAUTH_URL": f"http://127.0.0.1:{sock.getsockname()[1]}"})
+        upstream.append(f"{rig.simulator.base_url}/google-oauth")
+        before = rig.raw("ana")
+
+        page = await rig.browser().reconnect(rig.link("ana"), account=email("sam"))
+
+        assert page.status_code == 403 and unchanged(before, rig.raw("ana"))
+        assert f"The access {email('sam')} gave was not stored, but Google did not confirm its revocation" \
+            in text_of(page)
+        [token] = seen
+        assert token.startswith("1//sim-")  # the refresh token was what we asked Google to revoke
+        ours = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records
+                         if r.name.startswith(("chatops", "adapters")))
+        assert "revoking the tokens of a refused consent failed: 503" in ours
+        assert token not in ours and token not in page.text
+    finally:
+        await runner.cleanup()
 
 
 async def test_the_token_endpoint_down_changes_nothing(make_rig: MakeRig) -> None:
