@@ -57,7 +57,7 @@ def cards(bot: Bot) -> list[tuple[str, Message]]:
 
 
 def deliveries(bot: Bot) -> int:
-    return len(bot.fake.called("response_url"))
+    return len(bot.delivered())  # progress updates of the "all" checks are not answers
 
 
 async def until(bot: Bot, count: int, timeout: float) -> None:
@@ -96,7 +96,7 @@ async def test_200_commands_and_clicks_at_once_with_slow_providers_all_ack_in_ti
         await until(bot, 60 + 140 + 120, timeout=120)
         assert deliveries(bot) == 60 + 140 + 120
         took = time.monotonic() - started
-        texts = [json.dumps(c.params) for c in bot.fake.called("response_url")]
+        texts = [json.dumps(c.params) for c in bot.delivered()]
         assert not [t for t in texts if "Something went wrong" in t]
         assert sum("Rechecking" in t for t in texts) == 60
     print(f"\n200 concurrent: ack p50 {statistics.median(acks):.3f} s, max {max(acks):.3f} s; "

@@ -43,7 +43,7 @@ async def settle(bot: Bot, seconds: float = 0.4) -> None:
 
 
 async def first_card(bot: Bot, team: str = ACME, user: str = "U0ANA", text: str = "") -> Message:
-    before = len(bot.fake.called("response_url"))
+    before = len(bot.delivered())
     await bot.command(team, user, text)
     [delivery] = (await bot.responses(before + 1))[before:]
     hook = bot.fake.response_urls[delivery.url]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -118,8 +120,26 @@ class Bot:
         return await self.post(self.fake.event_body(team, event, event_id), content_type="application/json",
                                headers=headers)
 
+    def delivered(self) -> list[Call]:
+        """The answers posted to response_urls: lines and cards, not the updates of a card filling in."""
+        return [c for c in self.fake.called("response_url") if not is_progress(c)]
+
     async def responses(self, count: int, timeout: float = 15.0) -> list[Call]:
-        return await self.fake.wait_for("response_url", count, timeout)
+        """Once `count` answers were delivered (progress updates of a diagnosis don't count), all of them."""
+        deadline = time.monotonic() + timeout
+        while len(self.delivered()) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.delivered())} of {count} response_url answers came")
+            await asyncio.sleep(0.02)
+        return self.delivered()
+
+
+PROGRESS = re.compile(r"Checked \d+ of \d+ connections…")
+
+
+def is_progress(call: Call) -> bool:
+    """A progress update of a diagnosis of several connections (chatops.progress), not an answer."""
+    return PROGRESS.fullmatch(str(call.params.get("text", ""))) is not None
 
 
 @pytest.fixture

@@ -194,7 +194,7 @@ async def test_the_configured_admin_list_makes_an_admin(start_bot: StartBot) -> 
 
 
 async def first_card(bot: Bot, team: str = ACME, user: str = "U0ANA", text: str = "") -> Message:
-    before = len(bot.fake.called("response_url"))
+    before = len(bot.delivered())
     await bot.command(team, user, text)
     [delivery] = (await bot.responses(before + 1))[before:]
     return card_of(bot, delivery.url)
