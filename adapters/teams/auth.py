@@ -71,17 +71,29 @@ class OpenIdKeys:
         self._fetched_at: float | None = None
         self._tried_at: float | None = None
         self._lock = asyncio.Lock()
+        self._behind: asyncio.Future[None] | None = None  # a refresh running behind the requests
 
     async def get(self, kid: str) -> SigningKey | None:
         now = time.monotonic()
-        if self._fetched_at is None or now - self._fetched_at > self._max_age_s:
-            await self._refresh(now, stale_ok=self._fetched_at is not None)
+        if self._fetched_at is None:
+            await self._refresh(now, stale_ok=False)
+        elif self._keys and self._due(now) and (self._behind is None or self._behind.done()):
+            # the keys held answer meanwhile, so a slow metadata endpoint holds up no request
+            self._behind = asyncio.ensure_future(self._refresh(now, stale_ok=True))
         found = self._keys.get(kid)
         stale = self._tried_at is None or time.monotonic() - self._tried_at > self._unknown_kid_refresh_s
         if found is None and stale:
             await self._refresh(time.monotonic(), stale_ok=True)  # keys roll over; look once more
             found = self._keys.get(kid)
         return found
+
+    def _due(self, now: float) -> bool:
+        """The key set is older than its max age, and no failed refresh was tried within the retry interval."""
+        assert self._fetched_at is not None
+        if now - self._fetched_at <= self._max_age_s:
+            return False
+        failed_since = self._tried_at is not None and self._tried_at > self._fetched_at
+        return not failed_since or now - (self._tried_at or 0.0) > self._unknown_kid_refresh_s
 
     async def _refresh(self, asked_at: float, *, stale_ok: bool) -> None:
         async with self._lock:
