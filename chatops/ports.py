@@ -315,10 +315,20 @@ class CardUpdater(Protocol):
 class ChatSink(Protocol):
     """Posts to chat and changes cards already posted (a finished Reconnect updates the card it started from)."""
 
-    async def post(self, workspace_id: str, destination: str, reply: Reply) -> ChatMessageRef:
+    async def post(self, workspace_id: str, destination: str, reply: Reply, *, key: str = "") -> ChatMessageRef:
         """A new message in `destination` (a channel or conversation id, or "@<chat user id>" for a DM).
 
-        Waits out the platform's rate limits (Retry-After); raises ChatopsError when it was not posted.
+        `key` is the delivery's idempotency key; a platform that can attach it to the message does (Slack's
+        message metadata), so `find_posted` can find it again. Waits out the platform's rate limits
+        (Retry-After); raises ChatopsError when it was not posted.
+        """
+
+    async def find_posted(self, workspace_id: str, destination: str, key: str,
+                          since: datetime) -> ChatMessageRef | None:
+        """The message carrying delivery key `key` posted to `destination` since `since`, if the platform has it.
+
+        None when there is none, or when the platform can't tell (Teams: no history to read without Graph
+        permissions); raises ChatopsError when the platform could not be asked.
         """
 
     async def update(self, workspace_id: str, message: ChatMessageRef, reply: Reply) -> bool:

@@ -72,7 +72,8 @@ class Team:
     bot_user_id: str = "U0BOT"
     bot_id: str = "B0BOT"
     app_id: str = "A0CHATOPS"
-    scopes: tuple[str, ...] = ("commands", "chat:write", "users:read", "users:read.email")
+    scopes: tuple[str, ...] = ("commands", "chat:write", "users:read", "users:read.email", "channels:history",
+                               "groups:history")
     refresh_token: str = ""
     expires_in: int = 0  # > 0: token rotation is on
     earlier_tokens: list[str] = field(default_factory=list)  # a rotated-out token works until it expires
@@ -89,6 +90,8 @@ class Message:
     blocks: list[dict[str, Any]]
     user: str = ""  # for ephemeral messages: who sees it
     ephemeral: bool = False
+    metadata: dict[str, Any] | None = None  # chat.postMessage's `metadata` (event_type, event_payload)
+    bot_id: str = ""
 
 
 @dataclass
@@ -217,7 +220,7 @@ class FakeSlack:
                 params.update(json.loads(raw or b"{}"))
             else:
                 params.update(dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True)))
-        for key in ("blocks", "view"):  # form posts carry them as JSON text
+        for key in ("blocks", "view", "metadata"):  # form posts carry them as JSON text
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
         return params
@@ -255,6 +258,7 @@ class FakeSlack:
             "chat.postEphemeral": self._post_ephemeral, "chat.update": self._update,
             "views.open": self._view_open,
             "views.publish": self._view_publish,
+            "conversations.history": self._history,
         }.get(method)
         if handler is None:
             return _error("unknown_method")
@@ -308,13 +312,48 @@ class FakeSlack:
         problem = self._check_message(params)
         if problem is not None:
             return problem
+        metadata = params.get("metadata")
+        if metadata is not None and not (isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
+                                         and isinstance(metadata.get("event_payload", {}), dict)):
+            return _error("invalid_metadata_format")
         channel = str(params["channel"])
         message = Message(channel, self._next_ts(), str(params.get("text", "")),
-                          list(params.get("blocks") or []))
+                          list(params.get("blocks") or []), metadata=metadata, bot_id=team.bot_id)
         self.messages[(channel, message.ts)] = message
-        return _ok(channel=channel, ts=message.ts, message={
-            "type": "message", "subtype": "bot_message", "text": message.text, "ts": message.ts,
-            "bot_id": team.bot_id, "app_id": team.app_id, "blocks": message.blocks})
+        return _ok(channel=channel, ts=message.ts, message=self._message_api(team, message, with_metadata=True))
+
+    def _message_api(self, team: Team, message: Message, *, with_metadata: bool) -> dict[str, Any]:
+        shown: dict[str, Any] = {"type": "message", "subtype": "bot_message", "text": message.text,
+                                 "ts": message.ts, "bot_id": message.bot_id or team.bot_id, "app_id": team.app_id,
+                                 "blocks": message.blocks}
+        if with_metadata and message.metadata is not None:
+            shown["metadata"] = message.metadata
+        return shown
+
+    async def _history(self, team: Team, params: dict[str, Any]) -> web.Response:
+        """conversations.history: newest first, `oldest`/`latest` exclusive, `limit` and a cursor; metadata only
+        with include_all_metadata (Slack's own rule)."""
+        if not {"channels:history", "groups:history"} & set(team.scopes):
+            return _error("missing_scope", needed="channels:history,groups:history",
+                          provided=",".join(team.scopes))
+        channel = str(params.get("channel", ""))
+        if not channel:
+            return _error("channel_not_found")
+        try:
+            oldest = float(params.get("oldest") or 0)
+            latest = float(params.get("latest") or "inf")
+            limit = max(1, min(999, int(params.get("limit") or 100)))
+            start = int(params.get("cursor") or 0)
+        except ValueError:
+            return _error("invalid_arguments")
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = sorted((m for (c, _), m in self.messages.items() if c == channel and oldest < float(m.ts) < latest),
+                       key=lambda m: float(m.ts), reverse=True)
+        page = found[start:start + limit]
+        more = start + limit < len(found)
+        return _ok(messages=[self._message_api(team, m, with_metadata=with_metadata) for m in page],
+                   has_more=more, pin_count=0,
+                   response_metadata={"next_cursor": str(start + limit) if more else ""})
 
     async def _post_ephemeral(self, team: Team, params: dict[str, Any]) -> web.Response:
         problem = self._check_message(params)

@@ -15,7 +15,7 @@ from chatops.settings import HttpUrlText
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
 # Least privilege: each scope and its reason is listed in the README and in manifest/slack.yaml.
-BOT_SCOPES = ("commands", "chat:write", "users:read", "users:read.email")
+BOT_SCOPES = ("commands", "chat:write", "users:read", "users:read.email", "channels:history", "groups:history")
 DEFAULT_USER_CACHE_S = 300.0
 DEFAULT_RATE_LIMIT_RETRIES = 2
 

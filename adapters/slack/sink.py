@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final
 
 from slack_sdk.errors import SlackApiError
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 RESPONSE_URL_USES: Final = 5  # Slack: a response_url takes 5 posts within 30 minutes
 RESPONSE_URL_LIFETIME_S: Final = 29 * 60  # a minute of margin under Slack's 30
 WEBHOOK_TIMEOUT_S: Final = 10
+DELIVERY_EVENT: Final = "chatops_delivery"  # message metadata's event_type on digests and alerts
+HISTORY_PAGE_SIZE: Final = 200
+HISTORY_PAGES: Final = 5  # a channel busier than 1,000 messages since the claim: post again (at least once)
 _NO_CHANNEL: Final = frozenset({"channel_not_found", "not_in_channel", "is_archived", "user_not_in_channel",
                                 "restricted_action"})
 
@@ -139,26 +143,61 @@ class SlackCards:
             return await self._sink.respond(origin, render.response(reply, replace_original=True))
         return False
 
-    async def post(self, workspace_id: str, destination: str, reply: Reply) -> MessageRef:
+    async def post(self, workspace_id: str, destination: str, reply: Reply, *, key: str = "") -> MessageRef:
         """A new message (digests, alerts) in a channel, or in "@U123"'s DM with the app; raises PostFailed.
 
         Sends to one channel are paced to one a second (Slack's chat.postMessage limit); a 429 is retried
-        after its Retry-After by the client's rate-limit handler (SlackSettings.rate_limit_retries).
+        after its Retry-After by the client's rate-limit handler (SlackSettings.rate_limit_retries). A delivery
+        `key` rides along as message metadata, so `find_posted` can find the message after a restart.
         """
         team = workspace_id.partition(":")[2]
         client = await self._client_for(team)
         if client is None:
             raise PostFailed(f"the Slack app is not installed in {workspace_id}")
         channel = destination.removeprefix("@")
+        body = {"channel": channel, **render.message(reply)}
+        if key:
+            body["metadata"] = {"event_type": DELIVERY_EVENT, "event_payload": {"key": key}}
         async with self._pacer.slot(channel):
             try:
-                answer = await client.api_call("chat.postMessage", json={"channel": channel,
-                                                                          **render.message(reply)})
+                answer = await client.api_call("chat.postMessage", json=body)
             except SlackApiError as exc:
                 error = exc.response.get("error", exc.response.status_code)
                 raise PostFailed(f"Slack chat.postMessage to {channel} failed: {error}") from exc
         data = answer.data if isinstance(answer.data, dict) else {}
         return MessageRef(channel_id=str(data.get("channel") or channel), message_id=str(data.get("ts") or ""))
+
+    async def find_posted(self, workspace_id: str, destination: str, key: str,
+                          since: datetime) -> MessageRef | None:
+        """The channel's message since `since` whose metadata carries delivery key `key` (conversations.history
+        with include_all_metadata; needs channels:history / groups:history). A DM ("@U123") can't be read back
+        by its user id, so there the answer is None. Raises PostFailed when Slack could not be asked."""
+        if destination.startswith("@"):
+            return None
+        team = workspace_id.partition(":")[2]
+        client = await self._client_for(team)
+        if client is None:
+            raise PostFailed(f"the Slack app is not installed in {workspace_id}")
+        cursor: str | None = None
+        for _ in range(HISTORY_PAGES):
+            try:
+                answer = await client.conversations_history(
+                    channel=destination, oldest=f"{since.timestamp():.6f}", include_all_metadata=True,
+                    limit=HISTORY_PAGE_SIZE, cursor=cursor)
+            except SlackApiError as exc:
+                error = exc.response.get("error", exc.response.status_code)
+                raise PostFailed(f"Slack conversations.history of {destination} failed: {error}") from exc
+            data = answer.data if isinstance(answer.data, dict) else {}
+            for message in data.get("messages") or ():
+                metadata = message.get("metadata") if isinstance(message, dict) else None
+                if (isinstance(metadata, dict) and metadata.get("event_type") == DELIVERY_EVENT
+                        and isinstance(metadata.get("event_payload"), dict)
+                        and metadata["event_payload"].get("key") == key):
+                    return MessageRef(channel_id=destination, message_id=str(message.get("ts") or ""))
+            cursor = str((data.get("response_metadata") or {}).get("next_cursor") or "") or None
+            if not data.get("has_more") or cursor is None:
+                return None
+        return None
 
 
 class PostFailed(ChatopsError):

@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final, TypeVar
 
 from botbuilder.core import BotAdapter, TurnContext  # type: ignore[import-untyped]
@@ -253,10 +254,11 @@ class TeamsCards:
             return False
         return True
 
-    async def post(self, workspace_id: str, destination: str, reply: Reply) -> MessageRef:
+    async def post(self, workspace_id: str, destination: str, reply: Reply, *, key: str = "") -> MessageRef:
         """A new message (digests, alerts) in a stored conversation, or "@<AAD object id>"'s personal chat.
 
         Paced and retried by TeamsSink (Retry-After, backoff); raises DeliveryError when it did not go out.
+        The delivery key goes nowhere: a bot can't read its conversations back without Graph permissions.
         """
         if destination.startswith("@"):
             stored = await asyncio.to_thread(self._conversations.personal, workspace_id, destination[1:])
@@ -267,6 +269,12 @@ class TeamsCards:
             raise DeliveryError(f"the bot is not in conversation {destination} (or was removed from it)")
         activity_id = await self._sink.post_reply(stored.reference, reply)
         return MessageRef(channel_id=stored.conversation_id, message_id=activity_id)
+
+    async def find_posted(self, workspace_id: str, destination: str, key: str,
+                          since: datetime) -> MessageRef | None:
+        """Teams can't tell: the Bot Connector has no history to read, Graph's needs permissions we don't ask for.
+        So a crash between Teams taking a message and the key being marked sent posts it again (at least once)."""
+        return None
 
 
 def _addressed(act: Activity, ref: ConversationReference) -> Activity:

@@ -256,6 +256,15 @@ class AuditStore:
             state = connection.execute(select(KEYS.c.state).where(where)).scalar()
         return Claim.SENT if state == "sent" else Claim.BUSY
 
+    def reclaimed_since(self, workspace_id: str, key: str) -> datetime | None:
+        """When a pending key was first claimed, if it has been claimed again since (a run died holding it)."""
+        with self._begin("read the delivery key") as connection:
+            row = connection.execute(select(KEYS.c.created_at, KEYS.c.updated_at).where(and_(
+                KEYS.c.workspace_id == workspace_id, KEYS.c.key == key, KEYS.c.state == "pending"))).first()
+        if row is None or utc(row.updated_at) <= utc(row.created_at):
+            return None
+        return utc(row.created_at)
+
     def mark_sent(self, workspace_id: str, key: str, now: datetime) -> None:
         with self._begin("mark the delivery sent") as connection:
             connection.execute(update(KEYS).where(and_(KEYS.c.workspace_id == workspace_id, KEYS.c.key == key))

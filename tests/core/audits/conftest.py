@@ -75,18 +75,22 @@ class Posted:
     workspace_id: str
     destination: str
     reply: Reply
+    key: str = ""  # the delivery key the message carries (Slack keeps it as message metadata)
 
 
 @dataclass
 class RecordingSink:
-    """A ChatSink that keeps what was posted; `fail_next`/`crash_next` make the next posts refuse or crash."""
+    """A ChatSink that keeps what was posted, with its delivery key; `fail_next`/`crash_next` make the next posts
+    refuse or crash before they reach the platform, `crash_after_next` crash once the platform has them."""
 
     posts: list[Posted] = field(default_factory=list)
     fail_next: int = 0
     crash_next: int = 0
+    crash_after_next: int = 0
     delay_s: float = 0.0
+    keeps_keys: bool = True  # False: a platform that can't be asked for a key (Teams)
 
-    async def post(self, workspace_id: str, destination: str, reply: Reply) -> MessageRef:
+    async def post(self, workspace_id: str, destination: str, reply: Reply, *, key: str = "") -> MessageRef:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.crash_next:
@@ -95,8 +99,19 @@ class RecordingSink:
         if self.fail_next:
             self.fail_next -= 1
             raise ChatopsError("the platform refused it")
-        self.posts.append(Posted(workspace_id, destination, reply))
+        self.posts.append(Posted(workspace_id, destination, reply, key))
+        if self.crash_after_next:
+            self.crash_after_next -= 1
+            raise Crash()
         return MessageRef(destination, f"{len(self.posts)}.000")
+
+    async def find_posted(self, workspace_id: str, destination: str, key: str, since: datetime) -> MessageRef | None:
+        if not self.keeps_keys:
+            return None
+        for i, posted in enumerate(self.posts, 1):
+            if (posted.workspace_id, posted.destination, posted.key) == (workspace_id, destination, key):
+                return MessageRef(destination, f"{i}.000")
+        return None
 
     async def update(self, workspace_id: str, message: MessageRef, reply: Reply) -> bool:
         return True

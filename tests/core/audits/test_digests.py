@@ -102,6 +102,33 @@ async def test_two_replicas_ticking_at_once_post_one_digest(
     assert outcomes in (["busy", "sent"], ["already", "sent"])
 
 
+@pytest.mark.parametrize("keeps_keys", [True, False], ids=["slack", "teams"])
+async def test_a_crash_after_the_platform_took_the_digest_is_found_there_and_not_posted_again(
+        make_core: MakeCore, clock: FakeClock, sink: RecordingSink, keeps_keys: bool) -> None:
+    core = make_core()
+    await subscribe(core)
+    clock.advance(hours=2, minutes=1)
+    sink.keeps_keys = keeps_keys
+    sink.crash_after_next = 1  # the platform has the digest; the process dies before marking its key sent
+    with pytest.raises(Crash):
+        await core.audits.digest_tick()
+    [row] = core.store.audits.subscriptions(WS)
+    key = f"digest:{row.id}:2026-11-30"
+    assert core.store.audits.key_state(WS, key) == "pending" and [p.key for p in sink.posts] == [key]
+
+    restarted = make_core()
+    clock.advance(minutes=restarted.audits.config.lease.total_seconds() / 60 + 1)
+    assert await restarted.audits.digest_tick() == {row.id: Outcome.SENT}
+    for _ in range(3):
+        clock.advance(minutes=20)
+        await restarted.audits.digest_tick()
+
+    assert core.store.audits.key_state(WS, key) == "sent"
+    # Slack: found by its key, so exactly one message; Teams can't be asked, so it goes out again (at least once)
+    assert len(sink.posts) == (1 if keeps_keys else 2)
+    assert len(core.store.audits.digests(row.id)) == 1
+
+
 async def test_a_crash_after_the_key_is_stored_and_before_sending_is_retried_once_after_the_lease(
         make_core: MakeCore, clock: FakeClock, sink: RecordingSink) -> None:
     core = make_core()

@@ -467,7 +467,7 @@ async def test_oauth_install_keeps_an_encrypted_installation_and_the_state_is_si
         # the state cookie is Secure; the browser sends it back to the https callback
         cookie = {"Cookie": "; ".join(f"{k}={m.value}" for k, m in answer.cookies.items())}
     assert authorize.startswith(f"{bot.fake.base_url}/oauth/v2/authorize?")
-    assert "scope=commands,chat:write,users:read,users:read.email&" in authorize
+    assert "scope=commands,chat:write,users:read,users:read.email,channels:history,groups:history&" in authorize
     async with bot.http.get(authorize + f"&team={ACME}", allow_redirects=False) as consent:
         callback = consent.headers["Location"].replace("http://127.0.0.1:1", bot.url)
     async with bot.http.get(callback, headers=cookie) as done:
