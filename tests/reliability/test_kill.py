@@ -4,7 +4,8 @@ after the provider rotated the refresh token), and during a digest. The real `ch
 simulator slows Microsoft so the kill lands mid-work, and the local fake of Slack counts every post.
 
 After each restart: no grant lost (every grant decrypts, a rotated refresh token is the one kept), no message
-sent twice, and nothing left "running" (no delivery key or Slack token-rotation lease in the way of the next run).
+sent twice, and nothing left "running" (no delivery key in the way of the next run). On PostgreSQL a killed
+`chatops scheduler` leaves no leader lock behind: the next scheduler process takes over.
 """
 
 from __future__ import annotations
@@ -321,3 +322,21 @@ def test_killed_mid_digest_the_digest_is_posted_once_after_the_restart(rig: Rig)
     # the rerun's key is sent; the killed run's own key (a manual run's, never retried) is all it left behind
     assert sorted(delivery_keys(rig).values()) == ["pending", "sent"]
     assert all(not locked for _, _, locked in grants(rig).values())
+
+
+def test_a_killed_scheduler_leaves_no_lock_behind_and_the_next_one_leads(rig: Rig) -> None:
+    if not rig.url.startswith("postgresql"):
+        pytest.skip("the leader lock is PostgreSQL's (SQLite deployments run one process, always the leader)")
+    leading = "now runs the scheduled jobs (leader)"
+
+    with chatops(rig, "scheduler", log="scheduler-1.log") as first:
+        until(lambda: leading in (rig.tmp / "scheduler-1.log").read_text(), 60, "the first scheduler to lead")
+        with chatops(rig, "scheduler", log="scheduler-2.log") as second:
+            time.sleep(2.0)
+            assert leading not in (rig.tmp / "scheduler-2.log").read_text()  # one leader at a time
+            kill(first)
+            killed = time.monotonic()
+            # PostgreSQL ends the dead process' session, and its lock with it; the follower asks every 15 s
+            until(lambda: leading in (rig.tmp / "scheduler-2.log").read_text(), 60, "the second scheduler to lead")
+            assert time.monotonic() - killed < 60
+            assert second.poll() is None
