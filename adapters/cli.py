@@ -162,6 +162,9 @@ def demo(
     port: Annotated[int, typer.Option(help="Port of the sandbox page and the bot (0: any free port).")] = 3000,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the URL, don't open it.")] = False,
+    first_digest: Annotated[float, typer.Option(
+        "--first-digest", min=0, help="Post #general's first digest this many seconds after start (0: don't).")
+    ] = 20.0,
 ) -> None:
     """Open the offline sandbox: a Slack channel and a Teams chat in the browser, against the demo organisation.
 
@@ -177,7 +180,7 @@ def demo(
         from adapters.sandbox.demo_server import run
 
         with _errors():
-            run(host=host, port=port, open_browser=not no_browser,
+            run(host=host, port=port, open_browser=not no_browser, first_digest_s=first_digest,
                 say=lambda line: _console().print(line, soft_wrap=True, markup=False))
         return
     import asyncio

@@ -160,6 +160,8 @@ def _on_event(event: JobExecutionEvent) -> None:
     if event.code == EVENT_JOB_MISSED:
         log.warning("scheduled job %s missed its run at %s (beyond its misfire grace)", event.job_id,
                     event.scheduled_run_time)
+    elif isinstance(event.exception, asyncio.CancelledError):  # the process is stopping; its keys stay pending
+        log.info("scheduled job %s stopped with the scheduler", event.job_id)
     elif event.exception is not None:
         log.error("scheduled job %s failed", event.job_id, exc_info=event.exception)
 

@@ -5,12 +5,19 @@ on free loopback ports, run the provider simulator with the `demo` scenario, the
 (FakeSlack, which the bot calls as CHATOPS_SLACK_API_URL) and the fake Bot Connector (where the bot's Teams
 replies go). The database is a fresh SQLite file in a temporary folder, holding the demo organisation as
 Slack team T0DEMO and as the Teams demo tenant.
+
+The scheduler runs here as in `chatops serve` (APScheduler, adapters/scheduler.py): #general is subscribed to
+the weekly digest (Monday 09:00 UTC) and gets the alert sweep every 15 minutes. So that nobody waits a week,
+`chatops demo` posts the first digest 20 seconds after start (`--first-digest`), and the page's "Send digest
+now" posts one whenever asked; both go the way `chatops audit --post` does, through the same exactly-once delivery.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 import secrets
 import signal
 import socket
@@ -23,19 +30,26 @@ from typing import Final
 
 from aiohttp import web
 
+from adapters import scheduler as scheduling
 from adapters.sandbox.bot_connector import DEMO_TENANT, BotConnector
 from adapters.sandbox.demo import DEMO_ADMIN_ID, install_async, member_ids
-from adapters.sandbox.emulator import Emulator, Member
+from adapters.sandbox.emulator import CHANNEL_ID, CHANNEL_NAME, Emulator, Member
 from adapters.sandbox.simulator import RunningSimulator, start_simulator
 from adapters.sandbox.slack_api import FakeSlack
 from adapters.slack.settings import SlackSettings
 from adapters.wiring import Config, Services, build
-from chatops.errors import ConfigError
+from chatops.audits.schedule import Schedule
+from chatops.chat import ChatUser
+from chatops.commands.subscriptions import save_subscription
+from chatops.errors import ChatopsError, ConfigError
 from chatops.model import Workspace
+
+log = logging.getLogger(__name__)
 
 DEMO_TEAM: Final = "T0DEMO"
 DEFAULT_PORT: Final = 3000
 SHUTDOWN_S: Final = 3.0
+FIRST_DIGEST_S: Final = 20.0  # `chatops demo` posts the first digest this long after start
 # Real Slack or Teams settings in the environment must not leak into the sandbox (nor the other way).
 _NEUTRAL: Final = {
     "SLACK_CLIENT_ID": "", "SLACK_CLIENT_SECRET": "", "SLACK_APP_TOKEN": "", "SLACK_ADMIN_USERS": "",
@@ -66,12 +80,33 @@ class DemoServer:
     emulator: Emulator
     runner: web.AppRunner
     data_dir: tempfile.TemporaryDirectory[str]
+    scheduler: scheduling.Scheduler
+    _soon: asyncio.Task[None] | None = None
 
     @property
     def organisation(self) -> str:
         return self.simulator.scenario.organisation.name
 
+    async def send_digest(self) -> dict[str, str]:
+        return await send_digest(self.services)
+
+    def digest_soon(self, delay_s: float = FIRST_DIGEST_S) -> None:
+        """Post the first digest `delay_s` seconds from now, in the background (stop() cancels it)."""
+
+        async def later() -> None:
+            await asyncio.sleep(delay_s)
+            try:
+                await self.send_digest()
+            except ChatopsError as exc:  # the page's button can try again; the demo keeps running
+                log.warning("the demo's first digest was not posted: %s", exc)
+
+        self._soon = asyncio.get_running_loop().create_task(later(), name="chatops-demo-first-digest")
+
     async def stop(self) -> None:
+        if self._soon is not None:
+            self._soon.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._soon
         try:
             await self.runner.cleanup()  # the emulator's streams, then the bot (its services close with it)
         finally:
@@ -79,6 +114,13 @@ class DemoServer:
             await self.connector.stop()
             await self.simulator.stop()
             self.data_dir.cleanup()
+
+
+async def send_digest(services: Services) -> dict[str, str]:
+    """The digest to the demo's subscribed channel now, exactly once (as `chatops audit --post`): per
+    subscription, what became of it ("sent", "already", ...)."""
+    outcomes = await services.core.audits.post_now(f"slack:{DEMO_TEAM}")
+    return {subscription: outcome.value for subscription, outcome in outcomes.items()}
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -132,12 +174,17 @@ async def start_demo(*, host: str = "127.0.0.1", port: int = DEFAULT_PORT, secre
             for workspace in (Workspace(f"slack:{DEMO_TEAM}", organisation, "slack", DEMO_TEAM),
                               Workspace(f"teams:{DEMO_TENANT}", organisation, "teams", DEMO_TENANT)):
                 await install_async(services.store, simulator, workspace)
+            # #general gets the weekly digest and the alerts, as if the admin had typed /syncstatus subscribe there
+            admin = ChatUser("slack", DEMO_ADMIN_ID, is_admin=True)
+            await save_subscription(services.core, f"slack:{DEMO_TEAM}", admin, CHANNEL_ID, f"#{CHANNEL_NAME}",
+                                    Schedule())
             from adapters.web import build_app
 
             app = build_app(services)
+            scheduler = scheduling.mount(app, services)
             emulator = Emulator(bot_url=url, fake=slack, team_id=DEMO_TEAM, team_name=organisation,
                                 signing_secret=secret, members=members, connector=connector,
-                                tenant_id=DEMO_TENANT)
+                                tenant_id=DEMO_TENANT, send_digest=functools.partial(send_digest, services))
             emulator.mount(app)
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_S)
             await runner.setup()
@@ -156,11 +203,13 @@ async def start_demo(*, host: str = "127.0.0.1", port: int = DEFAULT_PORT, secre
         await simulator.stop()
         data_dir.cleanup()
         raise
-    return DemoServer(url, secret, generated, simulator, slack, connector, services, emulator, runner, data_dir)
+    return DemoServer(url, secret, generated, simulator, slack, connector, services, emulator, runner, data_dir,
+                      scheduler)
 
 
-def banner(demo: DemoServer) -> list[str]:
+def banner(demo: DemoServer, first_digest_s: float = FIRST_DIGEST_S) -> list[str]:
     """What `chatops demo` prints: the one URL to open, and what runs behind it."""
+    first = (f"the first one arrives in {first_digest_s:g} seconds, and " if first_digest_s > 0 else "")
     secret = (f"{demo.signing_secret} (generated; set SLACK_SIGNING_SECRET to choose one)"
               if demo.secret_generated else "from SLACK_SIGNING_SECRET")
     return [
@@ -172,12 +221,15 @@ def banner(demo: DemoServer) -> list[str]:
         f"  Teams tenant {DEMO_TENANT} (demo mode: activities are not authenticated)",
         f"  Provider simulator at {demo.simulator.base_url} (scenario: {demo.simulator.scenario.name})",
         "",
+        f"  #{CHANNEL_NAME} is subscribed to the weekly digest (Mondays 09:00 UTC) and to alerts; {first}"
+        "\"Send digest now\" on the page posts one now.",
+        "",
         "Type /syncstatus all as Demo Admin. Ctrl-C stops everything.",
     ]
 
 
 def run(*, host: str = "127.0.0.1", port: int = DEFAULT_PORT, open_browser: bool = True,
-        say: Callable[[str], None] = print) -> None:
+        first_digest_s: float = FIRST_DIGEST_S, say: Callable[[str], None] = print) -> None:
     """`chatops demo`: start, print the URL (and open it), serve until Ctrl-C or SIGTERM, stop cleanly."""
 
     async def main() -> None:
@@ -187,8 +239,10 @@ def run(*, host: str = "127.0.0.1", port: int = DEFAULT_PORT, open_browser: bool
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows' default loop
             loop.add_signal_handler(signal.SIGTERM, stop.set)
         try:
-            for line in banner(demo):
+            for line in banner(demo, first_digest_s):
                 say(line)
+            if first_digest_s > 0:
+                demo.digest_soon(first_digest_s)
             if open_browser:
                 await loop.run_in_executor(None, webbrowser.open, demo.url)
             await stop.wait()

@@ -21,6 +21,10 @@ in the BotConnector; every change is pushed to the page over one event stream, a
     POST /emulator/api/teams/message        {user, text}
     POST /emulator/api/teams/invoke         {user, message, verb, data, title}: Action.Execute
     POST /emulator/api/teams/submit         {user, message, data}: Action.Submit (a message with a value)
+    POST /emulator/api/digest               the sandbox's "Send digest now": the subscribed channel's digest, now
+
+"Send digest now" is no part of Slack or Teams: it stands in for a week passing. The sandbox hands the emulator
+the function that posts the digest the way the scheduler does (exactly once, through the bot's chat sink).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -127,7 +131,8 @@ class Emulator:
     """Plays a Slack workspace and a Teams tenant for one bot; mount() adds the page and its API to a web app."""
 
     def __init__(self, *, bot_url: str, fake: FakeSlack, team_id: str, team_name: str, signing_secret: str,
-                 members: list[Member], connector: BotConnector | None = None, tenant_id: str = "") -> None:
+                 members: list[Member], connector: BotConnector | None = None, tenant_id: str = "",
+                 send_digest: Callable[[], Awaitable[Mapping[str, str]]] | None = None) -> None:
         self.bot_url = bot_url.rstrip("/")
         self.fake = fake
         self.team_id = team_id
@@ -136,6 +141,7 @@ class Emulator:
         self.members = {m.slack_id: m for m in members}
         self.connector = connector
         self.tenant_id = tenant_id
+        self.send_digest = send_digest
         self.entries: list[Entry] = []
         self.modals: dict[str, list[dict[str, Any]]] = defaultdict(list)  # user -> the stack of open modals
         self.triggers: dict[str, str] = {}  # trigger_id -> the user whose click or command made it
@@ -172,6 +178,7 @@ class Emulator:
         app.router.add_post("/emulator/api/teams/message", self._teams_message)
         app.router.add_post("/emulator/api/teams/invoke", self._teams_invoke)
         app.router.add_post("/emulator/api/teams/submit", self._teams_submit)
+        app.router.add_post("/emulator/api/digest", self._digest)
         app.on_startup.append(self._start)
         app.on_shutdown.append(self._shutdown)
 
@@ -231,7 +238,19 @@ class Emulator:
             "command": _command_hint(),
             "members": [m.to_json() for m in self.members.values()],
             "teams": {"enabled": self.connector is not None, "tenant": self.tenant_id, **_teams_bot()},
+            "digest": {"enabled": self.send_digest is not None},
         })
+
+    async def _digest(self, request: web.Request) -> web.Response:
+        """"Send digest now": what became of each subscription's digest ({} when nothing is subscribed)."""
+        if self.send_digest is None:
+            return web.json_response({"error": "this sandbox has no digest to send"}, status=404)
+        try:
+            outcomes = dict(await self.send_digest())
+        except Exception as exc:  # a clear answer to the page; the sandbox keeps running
+            log.exception("Send digest now failed")
+            return web.json_response({"error": f"the digest was not sent: {exc}"}, status=502)
+        return web.json_response({"outcomes": outcomes})
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         stream = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",

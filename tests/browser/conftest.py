@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +53,19 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def demo_url() -> Iterator[str]:
-    """`chatops demo --no-browser --port 0`, the command a person runs; its URL; Ctrl-C at the end."""
+    """`chatops demo --no-browser --port 0`, the command a person runs; its URL; Ctrl-C at the end.
+
+    No first digest (--first-digest 0): the tests here share this channel, and each counts its own messages.
+    """
+    with running_demo("--first-digest", "0") as url:
+        yield url
+
+
+@contextmanager
+def running_demo(*args: str) -> Iterator[str]:
+    """`chatops demo --no-browser --port 0 ARGS` while the block runs; its URL."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MICROSOFT_APP_"))}
-    process = subprocess.Popen([sys.executable, "-m", "adapters.cli", "demo", "--no-browser", "--port", "0"],
+    process = subprocess.Popen([sys.executable, "-m", "adapters.cli", "demo", "--no-browser", "--port", "0", *args],
                                cwd=ROOT, env={**env, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None

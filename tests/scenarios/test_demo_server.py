@@ -283,6 +283,74 @@ async def test_action_submit_reaches_the_bot_as_a_message_with_the_data(page: Pa
     assert answer.status < 300 and "Sync status: ana-salesforce-gmail" in shown(answer.body)
 
 
+# ---------------------------------------------------------------- the weekly digest and the alerts
+
+
+async def leading(demo: DemoServer) -> Any:
+    """APScheduler, once the demo's scheduler leads (on SQLite at once; the lock is taken in a worker thread)."""
+    for _ in range(100):
+        if demo.scheduler.apscheduler is not None:
+            return demo.scheduler.apscheduler
+        await asyncio.sleep(0.05)
+    raise AssertionError("the demo's scheduler never started its jobs")
+
+
+async def test_general_is_subscribed_and_the_scheduler_runs_the_digest_and_alert_jobs(page: Page) -> None:
+    demo = page.demo
+    [row] = demo.services.store.audits.subscriptions(f"slack:{DEMO_TEAM}")
+    assert (row.platform, row.destination, row.destination_name) == ("slack", "C0GENERAL", "#general")
+    assert (row.cadence, row.weekday, row.hour, row.minute, row.timezone) == ("weekly", 0, 9, 0, "UTC")
+    jobs = {job.id: job for job in (await leading(demo)).get_jobs()}
+    assert set(jobs) == {"chatops.digests", "chatops.alerts"}
+    assert jobs["chatops.alerts"].trigger.interval.total_seconds() == 15 * 60
+    assert (await page.get("/emulator/api/workspace"))["digest"] == {"enabled": True}
+
+
+async def test_send_digest_now_posts_the_weekly_digest_in_general_exactly_once(page: Page) -> None:
+    store, fake = page.demo.services.store, page.demo.slack
+
+    answer = await page.post("/emulator/api/digest", {})
+
+    [(subscription, outcome)] = answer["outcomes"].items()
+    assert outcome == "sent"
+    digest = await page.until(ANA, card_with("Weekly sync audit: Acme Corp"))  # everyone in the channel sees it
+    assert digest["author"]["kind"] == "bot" and not digest["ephemeral"] and digest["channel"] == "C0GENERAL"
+    assert "Reconnect" in shown(digest["blocks"])
+    [posted] = fake.called("chat.postMessage")
+    key = posted.params["metadata"]["event_payload"]["key"]
+    assert posted.params["metadata"]["event_type"] == "chatops_delivery"
+    assert key.startswith(f"digest:{subscription}:manual-")
+    assert store.audits.key_state(f"slack:{DEMO_TEAM}", key) == "sent"
+    assert [period for period, _, _ in store.audits.digests(subscription)] == [key.rsplit(":", 1)[1]]
+
+
+async def test_the_first_digest_arrives_shortly_after_start(page: Page) -> None:
+    page.demo.digest_soon(0.2)  # `chatops demo` does this with FIRST_DIGEST_S
+    digest = await page.until(ADMIN, card_with("Weekly sync audit: Acme Corp"))
+    assert not digest["ephemeral"]
+
+
+async def test_the_alert_sweep_runs_in_the_sandbox_through_apscheduler(page: Page) -> None:
+    from datetime import UTC, datetime
+
+    scheduler = await leading(page.demo)
+    scheduler.modify_job("chatops.alerts", next_run_time=datetime.now(UTC))  # its 15 minutes, passed
+
+    alert = await page.until(ANA, card_with("Sync alert:"), timeout=60)
+
+    assert alert["channel"] == "C0GENERAL" and not alert["ephemeral"]
+    assert "Snooze 1 day" in shown(alert["blocks"])
+    store = page.demo.services.store
+    deadline = time.monotonic() + 60
+    while not all(s.notified_version == s.version for s in store.audits.alerts(f"slack:{DEMO_TEAM}") if s.open):
+        assert time.monotonic() < deadline, "the sweep never finished posting"  # one post a second per channel
+        await asyncio.sleep(0.2)
+    posted = [c.params["metadata"]["event_payload"]["key"] for c in page.demo.slack.called("chat.postMessage")]
+    assert len(posted) == len(set(posted))  # each alert once per channel or DM
+    in_general = [k for k in posted if k.endswith("@C0GENERAL")]
+    assert len(in_general) == len([s for s in store.audits.alerts(f"slack:{DEMO_TEAM}") if s.open])
+
+
 # ---------------------------------------------------------------- the command itself
 
 

@@ -582,7 +582,32 @@ async function switchViewer(id) {
   await openTeams();
 }
 
+// "Send digest now": the sandbox stands in for a week passing; the digest arrives in the channel like any post.
+async function sendDigest() {
+  const button = $("send-digest");
+  button.disabled = true;
+  button.textContent = "Sending…";
+  try {
+    const { outcomes } = await api.post("/emulator/api/digest", {});
+    const said = Object.values(outcomes);
+    if (said.length === 0) toast("No channel is subscribed to the digest.");
+    else if (said.every((o) => o === "sent")) toast(`The digest was posted in #${state.workspace.channel.name}.`);
+    else toast(`The digest was not posted now (${said.join(", ")}).`);
+    if (said.includes("sent") && state.platform === "slack" && state.slackView !== "channel") {
+      state.slackView = "channel";
+      remember();
+      renderSlack();
+    }
+  } catch (error) {
+    toast(error.message);
+  } finally {
+    button.disabled = false;
+    button.textContent = "Send digest now";
+  }
+}
+
 function wire() {
+  $("send-digest").addEventListener("click", sendDigest);
   for (const tab of document.querySelectorAll(".sandbox-bar__tabs [role=tab]")) {
     tab.addEventListener("click", () => {
       state.platform = tab.dataset.platform;
@@ -682,6 +707,7 @@ async function start() {
   }
   select.value = state.viewer;
   $("tab-teams").disabled = !ws.teams.enabled;
+  $("send-digest").hidden = !ws.digest?.enabled;
   wire();
   remember();
   render();
