@@ -202,11 +202,40 @@ async def test_reconnect_turns_the_revoked_card_green_in_teams(demo: Demo) -> No
     assert "Healthy" in shown and "❌" not in shown
 
 
-async def _browse(link: str) -> Any:
+async def test_consent_by_another_account_in_slack_revokes_its_tokens_and_keeps_the_card_red(demo: Demo) -> None:
+    import httpx
+
+    fake, ana, lea = demo.fake, member_ids(demo.simulator)[ANA], "lea@acme.example"
+    before = demo.grant_row(SLACK_WS)
+    await fake.send(demo.http, f"{demo.url}/slack/events", fake.command_body(TEAM, ana), SECRET)
+    [delivered] = await fake.wait_for("response_url", 1, timeout=60)
+    card = fake.response_urls[delivered.url].message
+    assert card is not None
+    [button] = [e for b in card.blocks if b["type"] == "actions" for e in b["elements"]
+                if e["action_id"].startswith("chatops:reconnect")]
+
+    landing = await _browse(button["url"], account=lea)  # Lea's Google account, not Ana's mailbox
+
+    assert landing.status_code == 403
+    assert f"You signed in as {lea}, not {ANA}" in text_of(landing)
+    assert f"The access {lea} gave was revoked at Google." in text_of(landing)
+    assert demo.grant_row(SLACK_WS) == before and fake.called("chat.update") == []
+    # Google (the simulator) was asked to revoke Lea's new tokens, and her refresh token works no more there
+    [revoked] = demo.simulator.state.revocations
+    assert (revoked.provider, revoked.user) == ("google", lea)
+    client = demo.simulator.scenario.clients["google"]
+    async with httpx.AsyncClient() as http:
+        refresh = await http.post(f"{demo.simulator.base_url}/google-oauth/token", data={
+            "grant_type": "refresh_token", "refresh_token": revoked.token, "client_id": client.client_id,
+            "client_secret": client.client_secret})
+    assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
+
+
+async def _browse(link: str, account: str = ANA) -> Any:
     import httpx
 
     async with httpx.AsyncClient(timeout=60.0, follow_redirects=False) as client:
-        return await Browser(client).reconnect(link, account=ANA)
+        return await Browser(client).reconnect(link, account=account)
 
 
 def _card(body: Any) -> dict[str, Any] | None:
