@@ -13,6 +13,7 @@ from chatops.cards import Card, Header, LinkMaker, finding_blocks, report_card
 from chatops.chat import ActionRequest, ChatUser, CommandRequest, MessageRef, Reply
 from chatops.commands import dispatch, grammar
 from chatops.commands.status import owns, targets
+from chatops.counts import ALL, ConnectionCounts
 from chatops.errors import ChatopsError, CommandError, NotFound, StoreError
 from chatops.findings import ActionKind
 from chatops.history import StoreHistory
@@ -46,6 +47,7 @@ class Chatops:
         # per chat platform: republishes a member's App Home (a Reconnect started there finished)
         self.home_publishers: dict[str, HomePublisher] = {}
         self.audits = Audits(self)  # digests, alerts and snoozes (adapters/scheduler.py runs its jobs)
+        self.counts = ConnectionCounts()  # what the "Checking N connections…" placeholder says
 
     async def diagnose(
         self, workspace_id: str, connections: Sequence[Connection], *, only: Sequence[str] | None = None,
@@ -90,7 +92,9 @@ class Chatops:
         try:
             parsed = grammar.parse(request.text, {"all"})
             if parsed.word == "all" and request.user.is_admin:
-                count = len(await asyncio.to_thread(self.store.list_connections, request.workspace_id))
+                count = await self._count(request.workspace_id)
+            elif parsed.word == "" and not parsed.args and request.user.email:
+                count = await self._count(request.workspace_id, request.user.email)
             elif parsed.word == "" and len(parsed.args) <= 1 and not _is_other_command(request.text):
                 count = len(await targets(self, request, parsed.args))
             else:
@@ -99,6 +103,14 @@ class Chatops:
             return Reply("Working on it…", ephemeral=True)
         noun = "connection" if count == 1 else "connections"
         return Reply(f"Checking {count} {noun}…", ephemeral=True)
+
+    async def _count(self, workspace_id: str, email: str = ALL) -> int:
+        """The connections a placeholder announces: as last read, else one COUNT (no grants decrypted)."""
+        count = self.counts.get(workspace_id, email)
+        if count is None:
+            count = await asyncio.to_thread(self.store.count_connections, workspace_id, email or None)
+            self.counts.note(workspace_id, count, email)
+        return count
 
     async def handle_command(self, request: CommandRequest) -> Reply:
         try:

@@ -48,13 +48,21 @@ def register(slack: SlackApp) -> None:
         found = await slack.directory.lookup(client, team, user_id)
         return parse.chat_user(user_id, found, slack.settings.admins)
 
+    remembered: dict[tuple[str, str], tuple[float, tuple[str, str, bool]]] = {}
+
     async def remember(request_workspace: str, user: ChatUser) -> None:
-        """Keep the member's email for digests and audits; never fails a request."""
+        """Keep the member's email for digests and audits; never fails a request. Written again only when it
+        changed or the directory's cache time passed: a write per command queued every burst's reads."""
         if not user.email:
+            return
+        key, said = (request_workspace, user.user_id), (user.email, user.name, user.is_admin)
+        kept = remembered.get(key)
+        if kept is not None and kept[1] == said and time.monotonic() - kept[0] < slack.settings.user_cache_s:
             return
         try:
             await asyncio.to_thread(core.store.upsert_member, request_workspace, user.user_id, user.email,
                                     name=user.name, is_admin=user.is_admin)
+            remembered[key] = (time.monotonic(), said)
         except ChatopsError as exc:
             log.warning("could not keep the member: %s", exc, extra={"workspace": request_workspace})
 
@@ -304,10 +312,18 @@ def register(slack: SlackApp) -> None:
 
     # ------------------------------------------------------------ uninstall
 
+    def forget(team: str) -> None:
+        """What this process keeps about the workspace's members and connections goes with its install."""
+        slack.directory.forget(team)
+        workspace = parse.workspace_id(team)
+        for key in [k for k in remembered if k[0] == workspace]:
+            del remembered[key]
+        core.counts.forget(workspace)
+
     @app.event("app_uninstalled")
     async def uninstalled(body: dict[str, Any]) -> None:
         team = parse.team_id(body)
-        slack.directory.forget(team)
+        forget(team)
         await slack.installs.delete(team)
 
     @app.event("tokens_revoked")
@@ -315,7 +331,7 @@ def register(slack: SlackApp) -> None:
         team = parse.team_id(body)
         tokens = event.get("tokens") if isinstance(event.get("tokens"), dict) else {}
         if tokens and tokens.get("bot"):  # we hold only the bot token
-            slack.directory.forget(team)
+            forget(team)
             await slack.installs.delete(team)
 
 

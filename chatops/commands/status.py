@@ -37,7 +37,9 @@ async def visible(core: Chatops, request: CommandRequest, key: str) -> Connectio
 async def mine(core: Chatops, request: CommandRequest) -> list[Connection]:
     if not request.user.email:
         return []
-    return await asyncio.to_thread(core.store.connections_for, request.workspace_id, request.user.email)
+    found = await asyncio.to_thread(core.store.connections_for, request.workspace_id, request.user.email)
+    core.counts.note(request.workspace_id, len(found), request.user.email)
+    return found
 
 
 async def targets(core: Chatops, request: CommandRequest, args: tuple[str, ...]) -> list[Connection]:
@@ -78,6 +80,7 @@ async def status(core: Chatops, request: CommandRequest, args: tuple[str, ...]) 
 
 async def all_connections(core: Chatops, request: CommandRequest, args: tuple[str, ...]) -> Reply:
     connections = await asyncio.to_thread(core.store.list_connections, request.workspace_id)
+    core.counts.note(request.workspace_id, len(connections))
     if not connections:
         return Reply("This workspace has no connections yet.", ephemeral=True)
     return await core.diagnosis_reply(request.workspace_id, connections, viewer=request.user,

@@ -156,6 +156,13 @@ def _problem(exc: BaseException) -> str:
     return next((said for needle, said in _PROBLEMS if needle in lowered), first)
 
 
+def _belongs_to(email: str) -> Any:
+    """A connection whose owner, CRM user or mailbox is this email (case-insensitive)."""
+    wanted = email.strip().lower()
+    return or_(func.lower(ConnectionRow.owner_email) == wanted, func.lower(ConnectionRow.crm_user_email) == wanted,
+               func.lower(ConnectionRow.mailbox_email) == wanted)
+
+
 def _sqlite_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
     # pysqlite starts transactions late and on its own; we emit BEGIN ourselves (see _sqlite_begin).
     dbapi_connection.isolation_level = None
@@ -523,24 +530,26 @@ class Store:
 
     def connections_for(self, workspace_id: str, email: str) -> list[Connection]:
         """Connections whose owner, CRM user or mailbox is this email (case-insensitive)."""
-        wanted = email.strip().lower()
         with self._session("find the connections") as session:
             rows = session.exec(
                 select(ConnectionRow)
                 .where(ConnectionRow.workspace_id == workspace_id)
-                .where(
-                    or_(
-                        func.lower(ConnectionRow.owner_email) == wanted,
-                        func.lower(ConnectionRow.crm_user_email) == wanted,
-                        func.lower(ConnectionRow.mailbox_email) == wanted,
-                    )
-                )
+                .where(_belongs_to(email))
                 .order_by(col(ConnectionRow.name))
             ).all()
             # only these connections' grants: decrypting the whole workspace's made every /syncstatus ack
             # slower with each connection added (bench/ack.py)
             grants = self._grants(session, workspace_id, [r.id for r in rows]) if rows else {}
             return [row_to_connection(r, grants.get(r.id, ())) for r in rows]
+
+    def count_connections(self, workspace_id: str, email: str | None = None) -> int:
+        """How many connections the workspace has (those of `email` when given), one COUNT, no grants read:
+        the number the /syncstatus ack shows (bench/ack.py)."""
+        query = select(func.count()).select_from(ConnectionRow).where(ConnectionRow.workspace_id == workspace_id)
+        if email is not None:
+            query = query.where(_belongs_to(email))
+        with self._session("count the connections") as session:
+            return int(session.exec(query).one())
 
     def remove_connection(self, workspace_id: str, key: str) -> None:
         """Remove a connection with its grants, sync events and quota samples (reports are kept)."""

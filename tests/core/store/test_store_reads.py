@@ -50,3 +50,26 @@ def test_a_file_database_writes_ahead_so_readers_never_wait_for_a_writer(store: 
         pytest.skip("SQLite only")
     with store.engine.connect() as db:
         assert db.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_count_connections_counts_a_members_or_the_workspaces_without_opening_a_grant(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The /syncstatus placeholder only needs how many: reading the connections decrypted their grants too.
+    store.ensure_workspace(Workspace(A, "Acme"))
+    store.ensure_workspace(Workspace("slack:TOTHER", "Other"))
+    store.add_connection(A, connection("ana-1", "ana@acme.com"))
+    store.add_connection(A, connection("ana-2", "Ana@Acme.com"))
+    store.add_connection(A, connection("bob", "bob@acme.com"))
+    store.add_connection("slack:TOTHER", connection("ana-elsewhere", "ana@acme.com"))
+    url = store.engine.url.render_as_string(hide_password=False)
+    retired = Store(url, GrantCipher([GrantCipher.generate_key()]))  # every grant it opens is logged
+    try:
+        with caplog.at_level("WARNING", logger="chatops.store"):
+            counts = (retired.count_connections(A, " ANA@acme.com"), retired.count_connections(A),
+                      retired.count_connections(A, "nobody@acme.com"), retired.count_connections("slack:TOTHER"))
+    finally:
+        retired.close()
+
+    assert counts == (2, 3, 0, 1)
+    assert [r.getMessage() for r in caplog.records if "cannot be decrypted" in r.getMessage()] == []

@@ -117,6 +117,25 @@ async def test_syncstatus_acks_with_a_count_then_delivers_the_card_through_respo
     assert [c.params["user"] for c in bot.fake.called("users.info")] == ["U0ANA"]
 
 
+async def test_a_members_repeated_commands_write_their_member_row_once(start_bot: StartBot) -> None:
+    # Every command wrote the member again: at 50 concurrent commands the writes queued the acks' reads.
+    from sqlalchemy import event
+
+    bot: Bot = await start_bot()
+    writes: list[str] = []
+    event.listen(bot.services.store.engine, "before_cursor_execute",
+                 lambda _c, _k, statement, *_: writes.append(statement) if "INTO members" in statement else None)
+
+    for _ in range(3):
+        status, _ack = await bot.command(ACME, "U0ANA")
+        assert status == 200
+    await bot.responses(3)
+
+    assert len(writes) == 1
+    member = bot.services.store.member(f"slack:{ACME}", "U0ANA")
+    assert member is not None and member.email == bot.fake.users[(ACME, "U0ANA")].email
+
+
 async def test_the_ack_arrives_at_once_while_a_provider_hangs_and_the_card_marks_the_timeout(
         start_bot: StartBot) -> None:
     async with silent_listener() as port:
