@@ -20,6 +20,9 @@ class StoreHistory:
     async def save_tokens(self, grant_id: str, tokens: TokenSet) -> None:
         await asyncio.to_thread(self._store.save_tokens, self._workspace_id, grant_id, tokens)
 
+    async def mark_needs_reconnect(self, grant_id: str) -> None:
+        await asyncio.to_thread(self._store.mark_needs_reconnect, self._workspace_id, grant_id)
+
     async def events(self, connection_id: str) -> list[SyncEvent]:
         return await asyncio.to_thread(self._store.events, self._workspace_id, connection_id)
 

@@ -89,7 +89,7 @@ class Grant:
     expires_at: datetime | None = None
     instance_url: str = ""  # Salesforce instance / Dynamics org URL; "" for the provider's default
     keeper: Keeper = Keeper.CHATOPS
-    needs_reconnect: bool = False  # set when its ciphertext can no longer be read
+    needs_reconnect: bool = False  # set when its ciphertext is unreadable or the provider refused it for good
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from chatops.model import Connection, Grant, GrantRole, Provider, SyncEvent
 from chatops.ports import Clock, NetworkProbe, Providers, QuotaUsage, TokenSet
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 CheckFn = Callable[["CheckContext"], Awaitable[list[Finding]]]
 TOKEN_MARGIN = timedelta(seconds=60)  # refresh an access token this long before it expires
@@ -39,6 +40,9 @@ class History(Protocol):
     """What checks may read from and add to the store, already scoped to one workspace."""
 
     async def save_tokens(self, grant_id: str, tokens: TokenSet) -> None: ...
+
+    async def mark_needs_reconnect(self, grant_id: str) -> None:
+        """The provider refused the grant for good: no replica refreshes it again until Reconnect."""
 
     async def events(self, connection_id: str) -> list[SyncEvent]: ...
 
@@ -84,13 +88,27 @@ class Session:
 
         async def run() -> TokenSet:
             if grant.needs_reconnect:
-                raise AuthError(grant.provider.value, "the stored grant can no longer be decrypted",
-                                code="undecryptable")
-            tokens = await self.providers.oauth[grant.provider].refresh(grant)
+                if not grant.refresh_token.reveal() and not grant.access_token.reveal():  # key retired (19)
+                    raise AuthError(grant.provider.value, "the stored grant can no longer be decrypted",
+                                    code="undecryptable")
+                raise AuthError(grant.provider.value, "the provider refused this grant for good on an earlier "
+                                "check; it is not asked again until Reconnect", code="needs_reconnect")
+            try:
+                tokens = await self.providers.oauth[grant.provider].refresh(grant)
+            except AuthError as exc:
+                if reasons.is_terminal(exc):
+                    await self._mark(grant, exc)
+                raise
             await self.history.save_tokens(grant.id, tokens)
             return tokens
 
         return await self.once(f"refresh:{grant.id}", run)
+
+    async def _mark(self, grant: Grant, exc: AuthError) -> None:
+        try:
+            await self.history.mark_needs_reconnect(grant.id)
+        except Exception:  # the refusal is still reported; the next run asks the provider once more
+            _log.warning("could not mark grant %s for Reconnect after %s", grant.id, exc.code, exc_info=True)
 
     async def token(self, grant: Grant) -> str:
         """A working access token: the stored one while it is fresh, else a refreshed one."""

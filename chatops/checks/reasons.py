@@ -40,6 +40,13 @@ AUTH_CODES: dict[str, tuple[str, tuple[str, ...]]] = {
         "sign-in was invalidated by a password change or an admin revoking sessions (AADSTS50173)",
         (_RECONNECT,),
     ),
+    "AADSTS700084": (
+        "sign-in reached the end of its fixed lifetime (AADSTS700084)", (_RECONNECT,)),
+    "AADSTS54005": ("sign-in code was already used (AADSTS54005)", (_RECONNECT,)),
+    "needs_reconnect": (
+        "access was refused for good on an earlier check, so it is not asked again until Reconnect",
+        (_RECONNECT,),
+    ),
     "AADSTS65001": (
         "access was never consented to for this app (AADSTS65001)",
         ("Ask your Microsoft 365 admin to grant consent to the sync app, or click Reconnect and accept.",),
@@ -82,6 +89,36 @@ AUTH_CODES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("Ask your admin to check the sync app's client id and secret.",),
     ),
 }
+
+# Refusals no retry can cure: only a new consent (Reconnect) revives the grant, so after one such answer the
+# grant is marked needs_reconnect and its token endpoint is not called again. Per provider, each code maps to
+# words its description must carry ("" = any). Left out on purpose, because they recover without a Reconnect:
+# Salesforce's IP and login-hour refusals (also invalid_grant), Conditional Access and MFA codes (AADSTS53003,
+# AADSTS50076, AADSTS50079) and client-secret errors (invalid_client, AADSTS7000215), which fail every grant.
+_MICROSOFT_TERMINAL: dict[str, tuple[str, ...]] = {
+    "AADSTS70008": ("",),  # refresh token expired through inactivity
+    "AADSTS700082": ("",),  # refresh token expired: unused for 90 days
+    "AADSTS50173": ("",),  # grant revoked: password change or sessions revoked
+    "AADSTS700084": ("",),  # refresh token of a single-page app reached its fixed lifetime
+    "AADSTS54005": ("",),  # authorization code already redeemed
+}
+TERMINAL_REFUSALS: dict[str, dict[str, tuple[str, ...]]] = {
+    "google": {"invalid_grant": ("has been expired or revoked",)},  # revoked, or Testing-mode 7-day expiry
+    "microsoft": _MICROSOFT_TERMINAL,
+    "dynamics": _MICROSOFT_TERMINAL,  # the same identity platform
+    "salesforce": {"invalid_grant": ("expired access/refresh token",)},
+    "hubspot": {"BAD_REFRESH_TOKEN": ("",)},  # app uninstalled or the refresh token revoked
+}
+
+
+def is_terminal(exc: ProviderError) -> bool:
+    """Whether a refresh refusal means the grant is dead until Reconnect (TERMINAL_REFUSALS)."""
+    if not isinstance(exc, AuthError):
+        return False
+    words = TERMINAL_REFUSALS.get(exc.provider, {}).get(exc.code)
+    detail = exc.detail.lower()
+    return words is not None and any(w in detail for w in words)
+
 
 # Codes that look like other errors but mean a mailbox that is not set up for API access.
 MAILBOX_CODES: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -13,9 +13,13 @@ class MemoryHistory:
         self.saved: dict[str, TokenSet] = {}
         self._events = events or []
         self.samples: list[tuple[str, QuotaUsage, datetime]] = []
+        self.marked: set[str] = set()
 
     async def save_tokens(self, grant_id: str, tokens: TokenSet) -> None:
         self.saved[grant_id] = tokens
+
+    async def mark_needs_reconnect(self, grant_id: str) -> None:
+        self.marked.add(grant_id)
 
     async def events(self, connection_id: str) -> list[SyncEvent]:
         return [e for e in self._events if e.connection_id == connection_id]
