@@ -87,16 +87,13 @@ class DemoServer:
     def organisation(self) -> str:
         return self.simulator.scenario.organisation.name
 
-    async def send_digest(self) -> dict[str, str]:
-        return await send_digest(self.services)
-
     def digest_soon(self, delay_s: float = FIRST_DIGEST_S) -> None:
         """Post the first digest `delay_s` seconds from now, in the background (stop() cancels it)."""
 
         async def later() -> None:
             await asyncio.sleep(delay_s)
             try:
-                await self.send_digest()
+                await send_digest(self.services)
             except ChatopsError as exc:  # the page's button can try again; the demo keeps running
                 log.warning("the demo's first digest was not posted: %s", exc)
 

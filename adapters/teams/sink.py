@@ -211,6 +211,17 @@ class TeamsSink:
                 await self._sleep(delay)
 
 
+async def _replace(sink: TeamsSink, reference: ConversationReference | Mapping[str, Any], message_id: str,
+                   reply: Reply, workspace_id: str, what: str) -> bool:
+    """Replace the bot's message in place; whether Teams took it (a refusal is logged, not raised)."""
+    try:
+        await sink.update(reference, message_id, reply)
+    except DeliveryError as exc:
+        log.warning("could not update %s: %s", what, exc, extra={"workspace": workspace_id})
+        return False
+    return True
+
+
 class ReferenceCards:
     """The bot's own message in the conversation a request came from, replaced in place (a card filling in).
 
@@ -224,12 +235,7 @@ class ReferenceCards:
     async def update(self, workspace_id: str, message: MessageRef, reply: Reply) -> bool:
         ref = parse.conversation_reference(self._reference)
         ref.activity_id = None
-        try:
-            await self._sink.update(ref, message.message_id, reply)
-        except DeliveryError as exc:
-            log.info("could not update the card in progress: %s", exc, extra={"workspace": workspace_id})
-            return False
-        return True
+        return await _replace(self._sink, ref, message.message_id, reply, workspace_id, "the card in progress")
 
 
 class TeamsCards:
@@ -247,12 +253,8 @@ class TeamsCards:
             return False
         reference = dict(stored.reference)
         reference["conversation"] = {**dict(reference.get("conversation") or {}), "id": message.channel_id}
-        try:
-            await self._sink.update(reference, message.message_id, reply)
-        except DeliveryError as exc:
-            log.warning("could not update the card after a reconnect: %s", exc, extra={"workspace": workspace_id})
-            return False
-        return True
+        return await _replace(self._sink, reference, message.message_id, reply, workspace_id,
+                              "the card after a reconnect")
 
     async def post(self, workspace_id: str, destination: str, reply: Reply, *, key: str = "") -> MessageRef:
         """A new message (digests, alerts) in a stored conversation, or "@<AAD object id>"'s personal chat.
