@@ -25,6 +25,7 @@ from apscheduler.executors.asyncio import AsyncIOExecutor  # type: ignore[import
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore  # type: ignore[import-untyped]
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
+from sqlalchemy.exc import SQLAlchemyError
 
 from chatops.audits.jobs import JOBS, Job
 from chatops.audits.service import Audits
@@ -108,7 +109,13 @@ class Scheduler:
                 if not self.leading:
                     if await asyncio.to_thread(self._lock.try_acquire):
                         log.info("this process now runs the scheduled jobs (leader)")
-                        await self._lead()
+                        try:
+                            await self._lead()
+                        except SQLAlchemyError as exc:  # e.g. SQLite locked past its busy timeout
+                            problem = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+                            log.warning("could not start the scheduled jobs (%s); trying again", problem)
+                            self._follow()
+                            await asyncio.to_thread(self._lock.release)  # another replica may lead meanwhile
                 elif not await asyncio.to_thread(self._lock.held):
                     log.error("lost the scheduler's leader lock; stopping jobs until it is won again")
                     self._follow()
@@ -136,17 +143,21 @@ class Scheduler:
             timezone=UTC,
         )
         scheduler.add_listener(_on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR)
-        scheduler.start(paused=True)
-        for job in self.jobs:
-            existing = scheduler.get_job(job_id(job))
-            trigger = IntervalTrigger(seconds=job.every.total_seconds(), timezone=UTC)
-            if existing is not None and getattr(existing.trigger, "interval", None) == trigger.interval:
-                # kept with its stored next run time: a run missed while nobody led still happens (grace)
-                existing.modify(misfire_grace_time=int(job.misfire_grace.total_seconds()), coalesce=job.coalesce)
-                continue
-            scheduler.add_job(run_job, trigger=trigger, args=[job.name], id=job_id(job), name=job.name,
-                              replace_existing=True, misfire_grace_time=int(job.misfire_grace.total_seconds()),
-                              coalesce=job.coalesce, max_instances=1)
+        scheduler.start(paused=True)  # makes the job table if needed: may raise, with nothing started
+        try:
+            for job in self.jobs:
+                existing = scheduler.get_job(job_id(job))
+                trigger = IntervalTrigger(seconds=job.every.total_seconds(), timezone=UTC)
+                if existing is not None and getattr(existing.trigger, "interval", None) == trigger.interval:
+                    # kept with its stored next run time: a run missed while nobody led still happens (grace)
+                    existing.modify(misfire_grace_time=int(job.misfire_grace.total_seconds()), coalesce=job.coalesce)
+                    continue
+                scheduler.add_job(run_job, trigger=trigger, args=[job.name], id=job_id(job), name=job.name,
+                                  replace_existing=True, misfire_grace_time=int(job.misfire_grace.total_seconds()),
+                                  coalesce=job.coalesce, max_instances=1)
+        except BaseException:
+            scheduler.shutdown(wait=False)
+            raise
         scheduler.resume()
         self._apscheduler = scheduler
 

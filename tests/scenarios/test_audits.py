@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +21,7 @@ from chatops.core import Chatops
 from chatops.runner import Runner
 from chatops.store import Store, new_id
 from chatops.store.audits import SubscriptionRow
+from chatops.store.crypto import GrantCipher
 from tests.core.audits.conftest import CHECKS, NO_PROVIDERS, WS, NoProbe, RecordingSink
 from tests.edges.slack.conftest import ACME, fake, start_bot  # noqa: F401  (fixtures)
 from tests.edges.teams.conftest import connector, make_bot  # noqa: F401  (fixtures)
@@ -170,3 +173,35 @@ async def test_a_teams_channel_gets_its_digest_through_the_stored_conversation_o
     assert await core.audits.send_digest(row, key, "2026-11-30") is Outcome.ALREADY
     delivered = [r for r in connector.sent("send") if r.conversation_id == teams_channel and r.status < 300]
     assert len(delivered) == 1
+
+
+async def test_a_scheduler_that_finds_the_database_locked_keeps_trying_and_leads_once_it_is_free(
+        tmp_path: Path, cipher: GrantCipher) -> None:
+    # the job store's table is made when the scheduler first leads; a SQLite file locked by another writer
+    # past its busy timeout made that raise, and the exception ended the scheduler for good (the demo's
+    # teardown met it): it must give the lead back and try again at the next poll
+    from chatops.model import Workspace
+    from tests.core.audits.conftest import connection
+
+    path = tmp_path / "chatops.db"
+    store = Store.open(f"sqlite:///{path}", cipher)
+    store.ensure_workspace(Workspace(WS, "Acme", "slack", "T0ACME"))
+    store.add_connection(WS, connection("broken-ben", owner="ben@acme.example"))
+    await asyncio.to_thread(_due, store, CHANNEL)
+    sink = RecordingSink()
+    scheduler = Scheduler(_core(store, sink).audits, poll_s=0.2, lock_key=secrets.randbits(62), jobs=FAST)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN EXCLUSIVE")  # a backup or a stuck process holds the write lock
+    task = scheduler.start()
+    try:
+        await asyncio.sleep(6.5)  # past SQLite's 5 s busy timeout: the first lead failed
+        assert not task.done(), task.exception() if task.done() else None
+        assert not scheduler.leading and sink.posts == []
+        other.execute("ROLLBACK")
+        await wait_for(lambda: len(sink.posts) == 1)
+        assert scheduler.leading
+    finally:
+        other.close()
+        await scheduler.stop()
+        store.close()
+    assert len(sink.posts) == 1
